@@ -1,0 +1,71 @@
+// Internal services (inetd.conf "internal"), served inside the sandboxed
+// listener's event loop: non-blocking, no fork, no privilege. Each built-in
+// lives in its own small file (builtin_echo.cc ...); this is what they share.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <ctime>
+#include <memory>
+#include <string_view>
+
+#include "proto/fd.h"
+
+namespace inetd::listener {
+
+// Per-connection limits every stream built-in obeys.
+constexpr size_t kConnBuffer = 16 * 1024;  // the most one connection holds
+constexpr int kIdleTimeoutMs = 60 * 1000;   // no progress for this long: close
+constexpr int kMaxLifetimeMs = 10 * 60 * 1000;  // chargen and friends: whole-connection cap
+
+// One accepted connection of an internal stream service. The loop owns it,
+// watches fd() for Interest(), calls OnEvent, and closes it when OnEvent
+// returns false or the idle / lifetime deadline passes.
+class Conn {
+ public:
+  explicit Conn(UniqueFd fd) : fd_(std::move(fd)) {}
+  virtual ~Conn() = default;
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+
+  int fd() const { return fd_.Get(); }
+  // Called once right after accept (daytime and time answer at once).
+  // Returns false when the connection is finished.
+  virtual bool OnStart() { return true; }
+  // `events` as epoll reports them. Returns false when finished.
+  virtual bool OnEvent(uint32_t events) = 0;
+  // EPOLLIN and/or EPOLLOUT: what the connection waits for now. The loop
+  // re-reads it after every OnStart/OnEvent.
+  virtual uint32_t Interest() const = 0;
+  // Whole-connection cap in ms (0: none besides the idle timeout).
+  virtual int LifetimeMs() const { return 0; }
+
+ protected:
+  UniqueFd fd_;
+};
+
+using StreamFactory = std::unique_ptr<Conn> (*)(UniqueFd fd);
+
+// Reads one datagram from `fd` (non-blocking) and answers it if the
+// service answers. Must not block; drops what it cannot send at once.
+// The loop calls it at most a bounded number of times per turn.
+// Returns false when there was nothing to read (EAGAIN).
+using DgramHandler = bool (*)(int fd);
+
+struct Builtin {
+  std::string_view name;   // as in /etc/services: echo, discard, chargen ...
+  StreamFactory stream;    // nullptr if no stream form
+  DgramHandler dgram;      // nullptr if no dgram form
+};
+
+// The built-in named `name`, or nullptr. The monitor uses the same list of
+// names to validate inetd.conf (BuiltinNames()).
+const Builtin* FindBuiltin(std::string_view name);
+
+// Wall clock for daytime and time; tests may replace it.
+using Clock = time_t (*)();
+void SetBuiltinClock(Clock clock);
+time_t BuiltinNow();
+
+}  // namespace inetd::listener

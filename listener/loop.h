@@ -1,0 +1,64 @@
+// The listener's event loop: epoll over the listening sockets, the control
+// channel and internal connections. Runs unprivileged under seccomp.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "listener/builtin.h"
+#include "proto/fd.h"
+#include "proto/inetd.pb.h"
+
+namespace inetd::listener {
+
+class Loop {
+ public:
+  // `control`: the channel to the monitor; `ep`: an epoll fd made before the
+  // sandbox closed (epoll_create is not in the policy).
+  Loop(int control, UniqueFd ep);
+  // Runs until the monitor goes away. Returns the exit status.
+  int Run();
+
+ private:
+  struct Svc {
+    wire::Service conf;
+    UniqueFd sock;
+    const Builtin* builtin = nullptr;
+    bool accepts = false;   // the listener accepts (nowait stream/seqpacket, internal)
+    bool polled = false;    // in epoll with EPOLLIN now
+    bool waiting = false;   // handed to the monitor: paused until it answers
+    uint32_t running = 0;   // children running or asked for
+    int64_t resume_at = 0;  // paused after a refusal until then (ms)
+  };
+  struct ConnState {
+    std::unique_ptr<Conn> conn;
+    int64_t idle_deadline;
+    int64_t life_deadline;
+  };
+
+  void OnMonitor();
+  void Apply(const wire::Config& c, std::vector<UniqueFd>& fds);
+  void OnService(uint32_t id);
+  void AcceptExternal(Svc& s, uint32_t id);
+  void AcceptInternal(Svc& s);
+  void OnConn(uint64_t key, uint32_t events);
+  void CloseConn(uint64_t key);
+  void UpdatePolling(Svc& s, uint32_t id);
+  void Expire(int64_t now);
+  Svc* Current(uint32_t id, uint64_t generation);
+  bool SendToMonitor(const wire::ToMonitor& m, int fd = -1);
+
+  int control_;
+  UniqueFd ep_;
+  uint64_t generation_ = 0;
+  wire::Options options_;
+  std::vector<Svc> svcs_;
+  std::unordered_map<uint64_t, ConnState> conns_;
+  uint64_t next_conn_ = 1;
+  bool done_ = false;
+  bool reconfigured_ = false;  // a Config arrived in this batch of events
+};
+
+}  // namespace inetd::listener

@@ -1,0 +1,77 @@
+// inetd: the root monitor's entry point. Parses the command line, loads the
+// configuration, detaches, writes the pidfile, and runs the monitor, which
+// starts the sandboxed listener.
+#include <fcntl.h>
+#include <pwd.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "privileged/cli.h"
+#include "privileged/listener_proc.h"
+#include "privileged/monitor.h"
+#include "proto/log.h"
+
+using namespace inetd;
+using namespace inetd::priv;
+
+namespace {
+
+constexpr int kExitNoUser = 67;  // EX_NOUSER
+
+// fds 0-2 always open, so no socket lands there and a stray write to
+// "stderr" never reaches a client.
+void OpenStdFds() {
+  for (int fd = 0; fd <= 2; ++fd)
+    if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd) _exit(1);
+}
+
+// Created and locked; the lock holds while we run, so a second inetd on the
+// same pidfile refuses to start. The fd stays open (close-on-exec).
+UniqueFd WritePidfile(const std::string& path) {
+  UniqueFd fd(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
+  if (!fd.Valid()) Die("%s: %s", path.c_str(), strerror(errno));
+  if (flock(fd.Get(), LOCK_EX | LOCK_NB) < 0)
+    Die("%s is locked: another inetd is running", path.c_str());
+  char pid[32];
+  int n = snprintf(pid, sizeof pid, "%d\n", static_cast<int>(getpid()));
+  if (ftruncate(fd.Get(), 0) < 0 || write(fd.Get(), pid, n) != n)
+    Die("%s: %s", path.c_str(), strerror(errno));
+  return fd;
+}
+
+}  // namespace
+
+int main(int argc, char* argv[]) {
+  OpenStdFds();
+  Options opts;
+  if (!ParseCommandLine(argc, argv, opts)) return kExitUsage;
+  LogToSyslog("inetd", opts.debug, opts.debug);
+  if (geteuid() != 0) Die("must be started as root");
+
+  const passwd* pw = getpwnam(opts.user.c_str());
+  if (pw == nullptr) {
+    Log(LOG_ERR, "user %s does not exist: create it (see etc/sysusers.d) or name another with -u",
+        opts.user.c_str());
+    return kExitNoUser;
+  }
+  if (pw->pw_uid == 0) Die("-u %s: the listener must not run as root", opts.user.c_str());
+  uid_t uid = pw->pw_uid;
+  gid_t gid = pw->pw_gid;
+  Result<std::string> program = ListenerProgram();
+  if (!program) Die("%s: %s", program.error().what, strerror(program.error().code));
+
+  Monitor monitor(opts);
+  if (!monitor.Load()) Die("%s: cannot read the configuration", opts.config.c_str());
+
+  if (!opts.debug && !opts.foreground && daemon(0, 0) < 0) Die("daemon: %s", strerror(errno));
+  std::string pidfile = PidfilePath(opts);
+  UniqueFd pid_lock;
+  if (!pidfile.empty()) pid_lock = WritePidfile(pidfile);
+
+  int status = monitor.Run(uid, gid, *program);
+  if (!pidfile.empty()) unlink(pidfile.c_str());
+  return status;
+}

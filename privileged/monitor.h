@@ -1,0 +1,117 @@
+// The monitor: the root process that owns the configuration, the sockets
+// and the children, and answers the listener's few requests.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "privileged/cli.h"
+#include "privileged/config.h"
+#include "proto/channel.h"
+#include "proto/fd.h"
+
+namespace inetd::wire {
+class ToMonitor;
+class ToListener;
+}  // namespace inetd::wire
+
+namespace inetd::priv {
+
+// A hard cap on children of all services together, whatever the listener
+// asks: the host's protection against a compromised listener.
+constexpr int kMaxChildrenTotal = 4096;
+
+// One row of the running table.
+struct Service {
+  ServiceConfig conf;
+  UniqueFd sock;          // the monitor's own copy of the listening socket
+  int max_child = 0;      // effective limit, 0 = unlimited
+  int children = 0;       // running now
+  uint64_t serial = 0;    // stable across reloads while the socket is kept
+};
+
+struct Child {
+  uint64_t serial;        // the service it belongs to
+};
+
+// What a request did to the listener's standing.
+enum class Verdict : uint8_t {
+  kOk,         // done (answered or acted)
+  kRefused,    // a policy refusal, answered with Refused
+  kViolation,  // the listener broke the protocol: it is killed
+};
+
+class Monitor {
+ public:
+  explicit Monitor(Options opts);
+
+  // Reads inetd.conf and (re)binds: sockets of unchanged services are kept,
+  // new ones bound, removed ones closed. False if the file could not be read
+  // (the running table is then kept).
+  bool Load();
+  // The main loop: starts the listener and runs until SIGTERM/SIGINT.
+  // Returns the exit status.
+  int Run(uid_t listener_uid, gid_t listener_gid, const std::string& listener_program);
+
+  // Talks to a listener on this control channel (tests drive it directly).
+  void Attach(UniqueFd control, pid_t pid);
+  // Reads and handles one frame from the control channel.
+  Verdict OnControlReadable();
+  // Reads and logs one frame from the log channel; false on end or garbage.
+  bool OnLogReadable(int fd);
+  // Reaps every exited child, updates counts, tells the listener.
+  void Reap();
+
+  const std::vector<Service>& services() const { return services_; }
+  uint64_t generation() const { return generation_; }
+  size_t child_count() const { return children_.size(); }
+  bool running() const { return state_ == State::kRunning; }
+
+ private:
+  enum class State : uint8_t { kAwaitHello, kRunning };
+  using Handler = Verdict (Monitor::*)(const wire::ToMonitor&, std::vector<UniqueFd>&);
+  struct Request {
+    int body;      // wire::ToMonitor::BodyCase
+    State state;
+    size_t fds;
+    Handler handle;
+  };
+  static const Request kRequests[];
+
+  // requests.cc: one handler per request, each given a frame that already
+  // passed framing, decoding and the (body, state, fd count) table.
+  Verdict Dispatch(wire::Frame& frame);
+  Verdict OnHello(const wire::ToMonitor& m, std::vector<UniqueFd>& fds);
+  Verdict OnSpawn(const wire::ToMonitor& m, std::vector<UniqueFd>& fds);
+  Verdict OnReadable(const wire::ToMonitor& m, std::vector<UniqueFd>& fds);
+  // The service a request names, or nullptr (and why) if the id or the
+  // generation is not current.
+  Service* Lookup(uint32_t id, uint64_t generation, Verdict& why);
+  // Policy: may this service get one more child now?
+  const char* LimitReached(const Service& s) const;
+  // Forks the service's child on `sock`; `peer` is for the -l log only.
+  Verdict Launch(Service& s, uint32_t id, int sock, const std::string& peer);
+
+  Verdict Refuse(uint32_t id, uint64_t generation, const char* reason);
+  Verdict Violation(const char* what);
+  bool Send(const wire::ToListener& msg, const std::vector<int>& fds = {});
+  void SendConfig();
+  void Shutdown();
+
+  Options opts_;
+  ParseOptions parse_opts_;
+  std::vector<Service> services_;
+  uint64_t generation_ = 0;
+  uint64_t next_serial_ = 1;
+  std::map<pid_t, Child> children_;
+  State state_ = State::kAwaitHello;
+  UniqueFd control_;
+  pid_t listener_pid_ = -1;
+  bool listener_dead_ = false;  // reaped, restart not yet scheduled
+};
+
+}  // namespace inetd::priv

@@ -1,0 +1,162 @@
+// The monitor's whole surface towards the listener: the requests it may
+// make, per state, and what each handler proves before it acts. Runs as
+// root on bytes and fds from the listener, which is assumed compromised.
+// Checks run in STYLE.md's order; the first failure ends the request.
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <cstring>
+
+#include "privileged/monitor.h"
+#include "privileged/sockets.h"
+#include "proto/inetd.pb.h"
+#include "proto/log.h"
+
+namespace inetd::priv {
+
+using wire::ToMonitor;
+
+// Anything not in this table, in the current state, is a violation.
+const Monitor::Request Monitor::kRequests[] = {
+    {ToMonitor::kHello, State::kAwaitHello, 0, &Monitor::OnHello},
+    {ToMonitor::kSpawn, State::kRunning, 1, &Monitor::OnSpawn},        // the accepted socket
+    {ToMonitor::kReadable, State::kRunning, 0, &Monitor::OnReadable},  // monitor's own socket
+};
+
+namespace {
+
+int SockTypeOf(SockType t) {
+  switch (t) {
+    case SockType::kStream: return SOCK_STREAM;
+    case SockType::kDgram: return SOCK_DGRAM;
+    case SockType::kRaw: return SOCK_RAW;
+    case SockType::kSeqpacket: return SOCK_SEQPACKET;
+  }
+  return -1;
+}
+
+int SockOpt(int fd, int opt) {
+  int v = -1;
+  socklen_t len = sizeof v;
+  if (getsockopt(fd, SOL_SOCKET, opt, &v, &len) < 0) return -1;
+  return v;
+}
+
+// The port (or unix path) of an address, for comparing local ends.
+bool SameLocalEnd(const sockaddr_storage& a, const sockaddr_storage& b) {
+  if (a.ss_family == AF_UNIX || b.ss_family == AF_UNIX)
+    return a.ss_family == b.ss_family &&
+           strncmp(reinterpret_cast<const sockaddr_un&>(a).sun_path,
+                   reinterpret_cast<const sockaddr_un&>(b).sun_path,
+                   sizeof(sockaddr_un::sun_path)) == 0;
+  auto port = [](const sockaddr_storage& s) -> int {
+    if (s.ss_family == AF_INET) return reinterpret_cast<const sockaddr_in&>(s).sin_port;
+    if (s.ss_family == AF_INET6) return reinterpret_cast<const sockaddr_in6&>(s).sin6_port;
+    return -1;
+  };
+  return port(a) >= 0 && port(a) == port(b);
+}
+
+// Facts from the kernel, not the message: `fd` is a connected socket of
+// the service's domain, type and protocol, accepted on the service's port.
+// Returns the peer address for logging, or nullptr with `why`.
+bool IsConnectionOf(int fd, const ServiceConfig& conf, std::string& peer, const char*& why) {
+  struct stat st {};
+  if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode)) return why = "fd is not a socket", false;
+  if (SockOpt(fd, SO_DOMAIN) != conf.family) return why = "socket of the wrong family", false;
+  if (SockOpt(fd, SO_TYPE) != SockTypeOf(conf.type)) return why = "socket of the wrong type", false;
+  if (conf.family != AF_UNIX && SockOpt(fd, SO_PROTOCOL) != conf.ipproto)
+    return why = "socket of the wrong protocol", false;
+  if (SockOpt(fd, SO_ACCEPTCONN) != 0) return why = "a listening socket, not a connection", false;
+  sockaddr_storage local{}, remote{};
+  socklen_t llen = sizeof local, rlen = sizeof remote;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &llen) < 0 ||
+      !SameLocalEnd(local, conf.addr))
+    return why = "socket not accepted on this service's port", false;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&remote), &rlen) < 0)
+    return why = "socket is not connected", false;
+  char text[INET6_ADDRSTRLEN] = "unix";
+  if (remote.ss_family == AF_INET)
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in&>(remote).sin_addr, text, sizeof text);
+  else if (remote.ss_family == AF_INET6)
+    inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6&>(remote).sin6_addr, text, sizeof text);
+  peer = text;
+  return true;
+}
+
+}  // namespace
+
+// Steps 1-3: framing was checked by RecvFrame; decode on the exact length;
+// (body, state) must be a row of the table and the fd count exact.
+Verdict Monitor::Dispatch(wire::Frame& frame) {
+  ToMonitor msg;
+  if (!wire::Decode(frame, msg)) return Violation("undecodable request");
+  for (const Request& r : kRequests) {
+    if (r.body != msg.body_case() || r.state != state_) continue;
+    if (frame.fds.size() != r.fds) return Violation("wrong number of fds for the request");
+    return (this->*r.handle)(msg, frame.fds);
+  }
+  return Violation("request not allowed in this state");
+}
+
+// Step 4: the service id is a row of the current table. A stale generation
+// is a race with a reload, not an attack: refused.
+Service* Monitor::Lookup(uint32_t id, uint64_t generation, Verdict& why) {
+  if (generation != generation_) {
+    why = Refuse(id, generation, "stale generation");
+    return nullptr;
+  }
+  if (id >= services_.size()) {
+    why = Violation("unknown service id");
+    return nullptr;
+  }
+  return &services_[id];
+}
+
+// Step 6: the limits that protect the host, whatever the listener counted.
+const char* Monitor::LimitReached(const Service& s) const {
+  if (s.max_child > 0 && s.children >= s.max_child) return "max-child reached";
+  if (children_.size() >= static_cast<size_t>(kMaxChildrenTotal)) return "too many children";
+  return nullptr;
+}
+
+// Hello proves nothing but that a listener is up and sandboxed (it sends
+// Hello after loading its filter); the answer is the whole table.
+Verdict Monitor::OnHello(const ToMonitor&, std::vector<UniqueFd>&) {
+  state_ = State::kRunning;
+  SendConfig();
+  return Verdict::kOk;
+}
+
+// Spawn: a nowait stream/seqpacket service, current, under its limits, and
+// the one fd is a connection accepted on that service's own port.
+Verdict Monitor::OnSpawn(const ToMonitor& m, std::vector<UniqueFd>& fds) {
+  Verdict why;
+  Service* s = Lookup(m.spawn().service(), m.spawn().generation(), why);
+  if (s == nullptr) return why;
+  if (s->conf.internal || !ListenerAccepts(s->conf))
+    return Violation("spawn request for a service that takes no connection");
+  std::string peer;
+  const char* bad = nullptr;
+  if (!IsConnectionOf(fds[0].Get(), s->conf, peer, bad)) return Violation(bad);
+  if (const char* limit = LimitReached(*s)) return Refuse(m.spawn().service(), generation_, limit);
+  return Launch(*s, m.spawn().service(), fds[0].Get(), peer);
+}
+
+// Readable: an external service that is handed the listening socket itself
+// (wait mode, dgram), current and under its limits. No fd: the child gets
+// the monitor's own copy.
+Verdict Monitor::OnReadable(const ToMonitor& m, std::vector<UniqueFd>&) {
+  Verdict why;
+  Service* s = Lookup(m.readable().service(), m.readable().generation(), why);
+  if (s == nullptr) return why;
+  if (s->conf.internal || ListenerAccepts(s->conf))
+    return Violation("readable report for a service that takes connections");
+  if (const char* limit = LimitReached(*s))
+    return Refuse(m.readable().service(), generation_, limit);
+  return Launch(*s, m.readable().service(), s->sock.Get(), "");
+}
+
+}  // namespace inetd::priv

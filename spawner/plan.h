@@ -1,0 +1,34 @@
+// A spawn plan: everything a service's child needs, resolved by the monitor
+// from its own table before fork, so nothing between fork and exec looks
+// anything up (no NSS, no file reads, no string from the listener).
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "proto/result.h"
+
+namespace inetd::spawn {
+
+struct Plan {
+  std::string path;                // absolute path of the program
+  std::vector<std::string> argv;   // exactly inetd.conf's arguments
+  std::vector<std::string> env;    // "NAME=value" entries
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;       // supplementary groups (initgroups' list)
+  int sock = -1;                   // put on fds 0, 1 and 2
+};
+
+// Forks a child that applies `plan` and execs it; returns the child's pid.
+// The caller keeps `plan.sock`. In the child, every failure is logged and
+// ends the child with status 127; the monitor sees it when it reaps.
+Result<pid_t> Spawn(const Plan& plan);
+
+// Default dispositions and an empty mask for every signal: the monitor
+// blocks the ones it reads with signalfd. Used in the child after fork.
+void ResetSignals();
+
+}  // namespace inetd::spawn
