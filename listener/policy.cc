@@ -60,6 +60,7 @@ constexpr Rule kPolicy[] = {
     {SYS(sched_yield), kAny, "sanitizer runtime"},
     {SYS(sigaltstack), kAny, "sanitizer runtime"},
     {SYS(rt_sigprocmask), kAny, "sanitizer runtime"},
+    {SYS(pipe2), kAny, "sanitizer runtime: probes whether memory is readable"},
 #endif
 };
 #undef SYS

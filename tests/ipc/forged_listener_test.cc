@@ -26,6 +26,15 @@ using namespace inetd::priv;
 
 namespace {
 
+// Every log line the monitor writes, so tests can require the reason.
+std::vector<std::string> g_log;
+void Capture(int, std::string_view text) { g_log.emplace_back(text); }
+bool Logged(const std::string& needle) {
+  for (const auto& l : g_log)
+    if (l.find(needle) != std::string::npos) return true;
+  return false;
+}
+
 uint16_t FreePort(int type) {
   UniqueFd s(socket(AF_INET, type, 0));
   sockaddr_in a{};
@@ -50,6 +59,8 @@ UniqueFd Connect(uint16_t port, int type = SOCK_STREAM) {
 class ForgedListener : public testing::Test {
  protected:
   void SetUp() override {
+    g_log.clear();
+    SetLogSink(Capture);
     tcp_port_ = FreePort(SOCK_STREAM);
     other_port_ = FreePort(SOCK_STREAM);
     udp_port_ = FreePort(SOCK_DGRAM);
@@ -143,6 +154,7 @@ class ForgedListener : public testing::Test {
 TEST_F(ForgedListener, SpawnBeforeHelloIsViolation) {
   UniqueFd client;
   EXPECT_EQ(SendSpawn(0, 1, {}), Verdict::kViolation);
+  EXPECT_TRUE(Logged("protocol violation: request not allowed in this state"));
   EXPECT_FALSE(monitor_->running());
   EXPECT_FALSE(Spawned());
 }
@@ -189,6 +201,7 @@ TEST_F(ForgedListener, UnknownServiceIdIsViolation) {
   UniqueFd client;
   UniqueFd conn = Accepted(0, tcp_port_, client);
   EXPECT_EQ(SendSpawn(99, config_.generation(), {conn.Get()}), Verdict::kViolation);
+  EXPECT_TRUE(Logged("protocol violation: unknown service id"));
   EXPECT_FALSE(Spawned());
 }
 
@@ -229,10 +242,18 @@ TEST_F(ForgedListener, WrongFdKindsAreViolations) {
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
   unix_pair[0].Reset(sv[0]);
   unix_pair[1].Reset(sv[1]);
-  const int bad[] = {w.Get(), dir.Get(), udp.Get(), sockets_[0].Get() /* listening */,
-                     other_conn.Get(), unix_pair[0].Get()};
-  for (int fd : bad) {
-    EXPECT_EQ(SendSpawn(0, config_.generation(), {fd}), Verdict::kViolation) << fd;
+  const std::pair<int, const char*> bad[] = {
+      {w.Get(), "fd is not a socket"},
+      {dir.Get(), "fd is not a socket"},
+      {udp.Get(), "socket of the wrong type"},
+      {sockets_[0].Get(), "a listening socket, not a connection"},
+      {other_conn.Get(), "socket not accepted on this service's port"},
+      {unix_pair[0].Get(), "socket of the wrong family"},
+  };
+  for (auto [fd, why] : bad) {
+    g_log.clear();
+    EXPECT_EQ(SendSpawn(0, config_.generation(), {fd}), Verdict::kViolation) << why;
+    EXPECT_TRUE(Logged(std::string("protocol violation: ") + why)) << why;
     Reattach();
     Hello();
   }
@@ -267,6 +288,8 @@ TEST_F(ForgedListener, GarbageAndOversizedFramesAreViolations) {
     Hello();
     ASSERT_EQ(send(peer_.Get(), bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size()));
     EXPECT_EQ(monitor_->OnControlReadable(), Verdict::kViolation) << bytes.size();
+    EXPECT_TRUE(Logged("protocol violation")) << bytes.size();
+    g_log.clear();
     Reattach();
   }
   EXPECT_FALSE(Spawned());
