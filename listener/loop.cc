@@ -154,6 +154,13 @@ void Loop::OnMonitor() {
         UpdatePolling(*s, m.exited().service());
       }
       break;
+    case wire::ToListener::kStatus:
+      for (const Svc& s : svcs_)
+        Log(LOG_INFO, "status: %s/%s: %s, running %u, accepted %llu, internal connections %zu",
+            s.conf.name().c_str(), s.conf.proto().c_str(),
+            s.polled ? "polling" : (s.waiting ? "waiting for its child" : "paused"), s.running,
+            static_cast<unsigned long long>(s.accepted), s.builtin ? conns_.size() : 0);
+      break;
     default:
       Log(LOG_ERR, "unknown message from the monitor");
       done_ = true;
@@ -171,6 +178,7 @@ void Loop::AcceptExternal(Svc& s, uint32_t id) {
     m.mutable_spawn()->set_generation(generation_);
     if (!SendToMonitor(m, c.Get())) return;
     ++s.running;
+    ++s.accepted;
   }
 }
 
@@ -183,6 +191,7 @@ void Loop::AcceptInternal(Svc& s) {
           s.conf.name().c_str(), s.conf.proto().c_str());
       continue;
     }
+    ++s.accepted;
     std::unique_ptr<Conn> conn = s.builtin->stream(std::move(c));
     if (!conn || !conn->OnStart()) continue;
     int64_t now = NowMs();

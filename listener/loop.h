@@ -31,6 +31,7 @@ class Loop {
     bool waiting = false;   // handed to the monitor: paused until it answers
     uint32_t running = 0;   // children running or asked for
     int64_t resume_at = 0;  // paused after a refusal until then (ms)
+    uint64_t accepted = 0;  // connections accepted (SIGUSR1 status)
   };
   struct ConnState {
     std::unique_ptr<Conn> conn;

@@ -12,7 +12,7 @@ namespace inetd::priv {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: inetd [-dDlwW] [-a address] [-c maximum] [-C rate] [-p pidfile]\n"
+    "usage: inetd [-dDltwW] [-a address] [-c maximum] [-C rate] [-p pidfile]\n"
     "             [-R rate] [-s maximum] [-u user] [configuration-file]\n";
 
 bool Fail(const char* what, const char* value) {
@@ -33,11 +33,12 @@ bool ParseCommandLine(int argc, char* const argv[], Options& out) {
   optind = 1;
   opterr = 0;
   int ch;
-  while ((ch = getopt(argc, argv, ":dDlwWa:c:C:p:R:s:u:")) != -1) {
+  while ((ch = getopt(argc, argv, ":dDltwWa:c:C:p:R:s:u:")) != -1) {
     switch (ch) {
       case 'd': out.debug = true; break;
       case 'D': out.foreground = true; break;
       case 'l': out.log_connections = true; break;
+      case 't': out.check_only = true; break;
       case 'w': out.wrap_external = true; break;
       case 'W': out.wrap_internal = true; break;
       case 'a': out.bind_address = optarg; break;

@@ -11,6 +11,7 @@ constexpr int kExitUsage = 64;  // EX_USAGE
 struct Options {
   bool debug = false;          // -d: foreground, debug log to stderr
   bool foreground = false;     // -D: foreground, normal logging (init systems)
+  bool check_only = false;     // -t: check the configuration and exit
   bool log_connections = false;  // -l
   bool wrap_external = false;  // -w
   bool wrap_internal = false;  // -W

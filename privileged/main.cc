@@ -12,6 +12,8 @@
 #include "privileged/cli.h"
 #include "privileged/listener_proc.h"
 #include "privileged/monitor.h"
+#include "privileged/notify.h"
+#include "privileged/sockets.h"
 #include "proto/log.h"
 
 using namespace inetd;
@@ -42,13 +44,36 @@ UniqueFd WritePidfile(const std::string& path) {
   return fd;
 }
 
+// -t: every check a start would make, without binding or starting
+// anything. Errors go to stderr as FILE:LINE: FIELD: MESSAGE.
+int CheckOnly(const Options& opts) {
+  int errors = 0;
+  if (getpwnam(opts.user.c_str()) == nullptr) {
+    fprintf(stderr, "inetd: user %s does not exist (-u)\n", opts.user.c_str());
+    ++errors;
+  }
+  ParseOptions popts;
+  if (!opts.bind_address.empty() && !ResolveBindAddress(opts.bind_address, popts)) {
+    fprintf(stderr, "inetd: -a %s: no IPv4 or IPv6 address\n", opts.bind_address.c_str());
+    ++errors;
+  }
+  std::optional<Config> conf = LoadConfig(opts.config, popts);
+  if (!conf) return 1;  // LoadConfig said why
+  for (const ConfigError& e : conf->errors) fprintf(stderr, "%s\n", e.ToString().c_str());
+  errors += static_cast<int>(conf->errors.size());
+  printf("%s: %zu services, %d errors\n", opts.config.c_str(), conf->services.size(), errors);
+  return errors == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char* argv[]) {
   OpenStdFds();
   Options opts;
   if (!ParseCommandLine(argc, argv, opts)) return kExitUsage;
+  if (opts.check_only) return CheckOnly(opts);
   LogToSyslog("inetd", opts.debug, opts.debug);
+  NotifyInit();
   if (geteuid() != 0) Die("must be started as root");
 
   const passwd* pw = getpwnam(opts.user.c_str());
@@ -63,8 +88,10 @@ int main(int argc, char* argv[]) {
   Result<std::string> program = ListenerProgram();
   if (!program) Die("%s: %s", program.error().what, strerror(program.error().code));
 
+  TakeActivatedSockets();
   Monitor monitor(opts);
   if (!monitor.Load()) Die("%s: cannot read the configuration", opts.config.c_str());
+  CloseUnusedActivatedSockets();
 
   if (!opts.debug && !opts.foreground && daemon(0, 0) < 0) Die("daemon: %s", strerror(errno));
   std::string pidfile = PidfilePath(opts);

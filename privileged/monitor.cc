@@ -3,6 +3,7 @@
 // kernel; the listener's frames go through Dispatch before anything acts.
 #include "privileged/monitor.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -15,6 +16,7 @@
 #include <deque>
 
 #include "privileged/listener_proc.h"
+#include "privileged/notify.h"
 #include "privileged/sockets.h"
 #include "proto/inetd.pb.h"
 #include "proto/log.h"
@@ -71,9 +73,16 @@ bool Monitor::Load() {
     // An unchanged socket is kept, with its children and serial.
     for (Service& old : services_) {
       if (old.sock.Valid() && SameSocket(old.conf, c)) {
+        (void)SetBlockingMode(old.sock.Get(), c);
         s.sock = std::move(old.sock);
         s.children = old.children;
         s.serial = old.serial;
+        s.spawned = old.spawned;
+        s.refused = old.refused;
+        // A kept socket may change mode: one the listener now accepts on
+        // must not block (OnReadable clears the flag for wait-mode children).
+        if (ListenerAccepts(c))
+          fcntl(s.sock.Get(), F_SETFL, fcntl(s.sock.Get(), F_GETFL) | O_NONBLOCK);
         break;
       }
     }
@@ -158,6 +167,7 @@ Verdict Monitor::Launch(Service& s, uint32_t id, int sock, const std::string& pe
     return Refuse(id, generation_, "fork failed");
   }
   ++s.children;
+  ++s.spawned;
   children_[*pid] = Child{s.serial};
   if (opts_.log_connections) {
     if (peer.empty())
@@ -175,6 +185,7 @@ Verdict Monitor::Launch(Service& s, uint32_t id, int sock, const std::string& pe
 
 Verdict Monitor::Refuse(uint32_t id, uint64_t generation, const char* reason) {
   Log(LOG_DEBUG, "refused request for service %u: %s", id, reason);
+  if (generation == generation_ && id < services_.size()) ++services_[id].refused;
   wire::ToListener msg;
   msg.mutable_refused()->set_service(id);
   msg.mutable_refused()->set_generation(generation);
@@ -282,7 +293,7 @@ void Monitor::Reap() {
 int Monitor::Run(uid_t listener_uid, gid_t listener_gid, const std::string& listener_program) {
   sigset_t mask;
   sigemptyset(&mask);
-  for (int sig : {SIGCHLD, SIGHUP, SIGTERM, SIGINT}) sigaddset(&mask, sig);
+  for (int sig : {SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGUSR1}) sigaddset(&mask, sig);
   sigprocmask(SIG_BLOCK, &mask, nullptr);
   signal(SIGPIPE, SIG_IGN);
   UniqueFd sigfd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
@@ -333,10 +344,15 @@ int Monitor::Run(uid_t listener_uid, gid_t listener_gid, const std::string& list
         signalfd_siginfo si;
         while (read(sigfd.Get(), &si, sizeof si) == sizeof si) {
           if (si.ssi_signo == SIGHUP) {
+            Notify("RELOADING=1");
             Log(LOG_INFO, "SIGHUP: reloading %s", opts_.config.c_str());
             if (!Load()) Log(LOG_ERR, "%s unreadable: keeping the running table", opts_.config.c_str());
+            Notify("READY=1");
+          } else if (si.ssi_signo == SIGUSR1) {
+            LogStatus();
           } else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
             Log(LOG_INFO, "exiting on signal %d", static_cast<int>(si.ssi_signo));
+            Notify("STOPPING=1");
             Shutdown();
             return 0;
           }
@@ -354,6 +370,21 @@ int Monitor::Run(uid_t listener_uid, gid_t listener_gid, const std::string& list
       }
     }
   }
+}
+
+// SIGUSR1: one line per service from the monitor's table; the listener
+// adds its own counts (accepts, refusals by kind) through its log.
+void Monitor::LogStatus() {
+  Log(LOG_INFO, "status: generation %llu, %zu children, listener [%d] %s",
+      static_cast<unsigned long long>(generation_), children_.size(), listener_pid_,
+      state_ == State::kRunning ? "running" : "starting");
+  for (const Service& s : services_)
+    Log(LOG_INFO, "status: %s: children %d/%d, spawned %llu, refused %llu",
+        ServiceLabel(s.conf).c_str(), s.children, s.max_child,
+        static_cast<unsigned long long>(s.spawned), static_cast<unsigned long long>(s.refused));
+  wire::ToListener msg;
+  msg.mutable_status();
+  Send(msg);
 }
 
 void Monitor::Shutdown() {

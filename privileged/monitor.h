@@ -32,6 +32,8 @@ struct Service {
   int max_child = 0;      // effective limit, 0 = unlimited
   int children = 0;       // running now
   uint64_t serial = 0;    // stable across reloads while the socket is kept
+  uint64_t spawned = 0;   // children started (SIGUSR1 status)
+  uint64_t refused = 0;   // requests refused by a limit (SIGUSR1 status)
 };
 
 struct Child {
@@ -101,6 +103,7 @@ class Monitor {
   bool Send(const wire::ToListener& msg, const std::vector<int>& fds = {});
   void SendConfig();
   void Shutdown();
+  void LogStatus();
 
   Options opts_;
   ParseOptions parse_opts_;

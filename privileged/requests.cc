@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "privileged/monitor.h"
+#include "privileged/notify.h"
 #include "privileged/sockets.h"
 #include "proto/inetd.pb.h"
 #include "proto/log.h"
@@ -127,6 +128,7 @@ const char* Monitor::LimitReached(const Service& s) const {
 Verdict Monitor::OnHello(const ToMonitor&, std::vector<UniqueFd>&) {
   state_ = State::kRunning;
   SendConfig();
+  Notify("READY=1");  // sockets bound and a sandboxed listener serving
   return Verdict::kOk;
 }
 

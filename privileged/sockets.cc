@@ -6,8 +6,12 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
+
+#include "proto/log.h"
 
 namespace inetd::priv {
 namespace {
@@ -21,6 +25,8 @@ int SockTypeOf(SockType t) {
   }
   return -1;
 }
+
+std::vector<UniqueFd> g_activated;
 
 bool Connectionful(SockType t) { return t == SockType::kStream || t == SockType::kSeqpacket; }
 
@@ -44,13 +50,64 @@ Result<void> BindUnix(int fd, const ServiceConfig& s) {
   return {};
 }
 
+// A passed socket is this service's when the kernel says it has the same
+// type and local address (address, port, or unix path).
+bool IsServiceSocket(int fd, const ServiceConfig& s) {
+  int type = -1;
+  socklen_t tlen = sizeof type;
+  sockaddr_storage local{};
+  socklen_t llen = sizeof local;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0 || type != SockTypeOf(s.type) ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&local), &llen) < 0)
+    return false;
+  return llen == s.addrlen && memcmp(&local, &s.addr, s.family == AF_UNIX ? llen : 8) == 0 &&
+         (s.family != AF_INET6 ||
+          memcmp(&reinterpret_cast<sockaddr_in6&>(local).sin6_addr,
+                 &reinterpret_cast<const sockaddr_in6&>(s.addr).sin6_addr, sizeof(in6_addr)) == 0);
+}
+
 }  // namespace
+
+void TakeActivatedSockets() {
+  const char* pid = getenv("LISTEN_PID");
+  const char* fds = getenv("LISTEN_FDS");
+  if (pid != nullptr && fds != nullptr && atol(pid) == getpid()) {
+    long n = atol(fds);
+    for (long i = 0; i < n && i < 1024; ++i) {
+      int fd = 3 + static_cast<int>(i);
+      fcntl(fd, F_SETFD, FD_CLOEXEC);
+      g_activated.emplace_back(fd);
+    }
+  }
+  unsetenv("LISTEN_PID");
+  unsetenv("LISTEN_FDS");
+  unsetenv("LISTEN_FDNAMES");
+}
+
+void CloseUnusedActivatedSockets() {
+  for (UniqueFd& fd : g_activated)
+    if (fd.Valid()) Log(LOG_WARNING, "passed socket (fd %d) matches no service: closed", fd.Get());
+  g_activated.clear();
+}
 
 bool ListenerAccepts(const ServiceConfig& s) {
   return s.internal || (Connectionful(s.type) && !s.wait);
 }
 
+Result<void> SetBlockingMode(int fd, const ServiceConfig& s) {
+  int flags = fcntl(fd, F_GETFL);
+  flags = ListenerAccepts(s) ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
+  if (flags < 0 || fcntl(fd, F_SETFL, flags) < 0) return Errno("O_NONBLOCK");
+  return {};
+}
+
 Result<UniqueFd> BindService(const ServiceConfig& s) {
+  for (UniqueFd& passed : g_activated) {
+    if (!passed.Valid() || !IsServiceSocket(passed.Get(), s)) continue;
+    if (auto r = SetBlockingMode(passed.Get(), s); !r) return r.error();
+    Log(LOG_INFO, "%s: using the socket passed by the init system", ServiceLabel(s).c_str());
+    return std::move(passed);
+  }
   int type = SockTypeOf(s.type) | SOCK_CLOEXEC | (ListenerAccepts(s) ? SOCK_NONBLOCK : 0);
   UniqueFd fd(socket(s.family, type, s.family == AF_UNIX ? 0 : s.ipproto));
   if (!fd.Valid()) return Errno("socket");

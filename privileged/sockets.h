@@ -13,9 +13,21 @@ namespace inetd::priv {
 // written for inetd expect.
 bool ListenerAccepts(const ServiceConfig& s);
 
+// Sets O_NONBLOCK as ListenerAccepts says: a kept socket whose service
+// changed between wait and nowait on reload changes mode too.
+Result<void> SetBlockingMode(int fd, const ServiceConfig& s);
+
 // socket(), options, bind(), listen() for one service. CLOEXEC always;
 // SO_REUSEADDR; IPV6_V6ONLY as the protocol says; unix paths get their
 // owner and mode without a chmod-by-path race.
+// Takes over a socket the init system passed, when it is bound to this
+// service's address and type; else binds a new one.
 Result<UniqueFd> BindService(const ServiceConfig& s);
+
+// Socket activation: keeps the fds systemd passed ($LISTEN_PID is us,
+// $LISTEN_FDS from fd 3) for BindService, and clears the variables.
+void TakeActivatedSockets();
+// Closes the passed sockets no service took, naming each in the log.
+void CloseUnusedActivatedSockets();
 
 }  // namespace inetd::priv

@@ -20,6 +20,7 @@
 #include "privileged/monitor.h"
 #include "proto/channel.h"
 #include "proto/inetd.pb.h"
+#include "proto/log.h"
 
 using namespace inetd;
 using namespace inetd::priv;
