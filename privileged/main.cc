@@ -13,6 +13,7 @@
 #include "privileged/listener_proc.h"
 #include "privileged/monitor.h"
 #include "privileged/notify.h"
+#include "privileged/sandbox.h"
 #include "privileged/sockets.h"
 #include "proto/log.h"
 
@@ -98,6 +99,7 @@ int main(int argc, char* argv[]) {
   UniqueFd pid_lock;
   if (!pidfile.empty()) pid_lock = WritePidfile(pidfile);
 
+  if (!SandboxMonitor()) Die("cannot confine the monitor");
   int status = monitor.Run(uid, gid, *program);
   if (!pidfile.empty()) unlink(pidfile.c_str());
   return status;

@@ -55,6 +55,13 @@ TEST(Cli, EveryFlag) {
   EXPECT_EQ(PidfilePath(o), "/tmp/x.pid");
 }
 
+TEST(Cli, CheckOnly) {
+  Options o;
+  ASSERT_TRUE(Parse({"-t", "x.conf"}, o));
+  EXPECT_TRUE(o.check_only);
+  EXPECT_EQ(o.config, "x.conf");
+}
+
 TEST(Cli, CombinedFlagsAsInInetdFlags) {
   Options o;
   ASSERT_TRUE(Parse({"-wW", "-C", "60"}, o));
