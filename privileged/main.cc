@@ -31,18 +31,21 @@ void OpenStdFds() {
     if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd) _exit(1);
 }
 
-// Created and locked; the lock holds while we run, so a second inetd on the
-// same pidfile refuses to start. The fd stays open (close-on-exec).
-UniqueFd WritePidfile(const std::string& path) {
+// Created and locked before the monitor detaches, so a second inetd on the
+// same pidfile is refused where its operator sees it. The lock belongs to
+// the open file, which survives daemon()'s fork; the fd stays open.
+UniqueFd LockPidfile(const std::string& path) {
   UniqueFd fd(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
   if (!fd.Valid()) Die("%s: %s", path.c_str(), strerror(errno));
   if (flock(fd.Get(), LOCK_EX | LOCK_NB) < 0)
     Die("%s is locked: another inetd is running", path.c_str());
+  return fd;
+}
+
+void WritePid(int fd, const std::string& path) {
   char pid[32];
   int n = snprintf(pid, sizeof pid, "%d\n", static_cast<int>(getpid()));
-  if (ftruncate(fd.Get(), 0) < 0 || write(fd.Get(), pid, n) != n)
-    Die("%s: %s", path.c_str(), strerror(errno));
-  return fd;
+  if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, n, 0) != n) Die("%s: %s", path.c_str(), strerror(errno));
 }
 
 // -t: every check a start would make, without binding or starting
@@ -73,7 +76,9 @@ int main(int argc, char* argv[]) {
   Options opts;
   if (!ParseCommandLine(argc, argv, opts)) return kExitUsage;
   if (opts.check_only) return CheckOnly(opts);
-  LogToSyslog("inetd", opts.debug, opts.debug);
+  // Start-up errors reach the terminal in every mode; after that, only -d
+  // copies the log to stderr.
+  LogToSyslog("inetd", true, opts.debug);
   NotifyInit();
   if (geteuid() != 0) Die("must be started as root");
 
@@ -89,15 +94,22 @@ int main(int argc, char* argv[]) {
   Result<std::string> program = ListenerProgram();
   if (!program) Die("%s: %s", program.error().what, strerror(program.error().code));
 
-  TakeActivatedSockets();
-  Monitor monitor(opts);
-  if (!monitor.Load()) Die("%s: cannot read the configuration", opts.config.c_str());
-  CloseUnusedActivatedSockets();
-
-  if (!opts.debug && !opts.foreground && daemon(0, 0) < 0) Die("daemon: %s", strerror(errno));
+  // Before binding anything: a second inetd must not disturb the first.
   std::string pidfile = PidfilePath(opts);
   UniqueFd pid_lock;
-  if (!pidfile.empty()) pid_lock = WritePidfile(pidfile);
+  if (!pidfile.empty()) pid_lock = LockPidfile(pidfile);
+
+  TakeActivatedSockets();
+  Monitor monitor(opts);
+  if (!monitor.Load()) {
+    if (!pidfile.empty()) unlink(pidfile.c_str());
+    Die("%s: cannot read the configuration", opts.config.c_str());
+  }
+  CloseUnusedActivatedSockets();
+
+  if (!opts.debug) SetLogStderr(false);
+  if (!opts.debug && !opts.foreground && daemon(0, 0) < 0) Die("daemon: %s", strerror(errno));
+  if (pid_lock.Valid()) WritePid(pid_lock.Get(), pidfile);
 
   if (!SandboxMonitor()) Die("cannot confine the monitor");
   int status = monitor.Run(uid, gid, *program);

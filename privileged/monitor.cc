@@ -3,7 +3,6 @@
 // kernel; the listener's frames go through Dispatch before anything acts.
 #include "privileged/monitor.h"
 
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -73,16 +72,15 @@ bool Monitor::Load() {
     // An unchanged socket is kept, with its children and serial.
     for (Service& old : services_) {
       if (old.sock.Valid() && SameSocket(old.conf, c)) {
-        (void)SetBlockingMode(old.sock.Get(), c);
         s.sock = std::move(old.sock);
         s.children = old.children;
         s.serial = old.serial;
         s.spawned = old.spawned;
         s.refused = old.refused;
-        // A kept socket may change mode: one the listener now accepts on
-        // must not block (OnReadable clears the flag for wait-mode children).
-        if (ListenerAccepts(c))
-          fcntl(s.sock.Get(), F_SETFL, fcntl(s.sock.Get(), F_GETFL) | O_NONBLOCK);
+        // One the listener now accepts on must not block. Never cleared
+        // here: the old table may still accept on it; OnReadable clears it
+        // once the listener asks with the new generation.
+        if (ListenerAccepts(c)) (void)SetNonBlocking(s.sock.Get(), true);
         break;
       }
     }

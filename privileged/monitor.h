@@ -34,6 +34,8 @@ struct Service {
   uint64_t serial = 0;    // stable across reloads while the socket is kept
   uint64_t spawned = 0;   // children started (SIGUSR1 status)
   uint64_t refused = 0;   // requests refused by a limit (SIGUSR1 status)
+  int64_t rate_start = 0;  // -R: when the current 60 s window opened (ms)
+  int rate_count = 0;      // -R: children started in that window
 };
 
 struct Child {
@@ -94,7 +96,7 @@ class Monitor {
   // generation is not current.
   Service* Lookup(uint32_t id, uint64_t generation, Verdict& why);
   // Policy: may this service get one more child now?
-  const char* LimitReached(const Service& s) const;
+  const char* LimitReached(Service& s);
   // Forks the service's child on `sock`; `peer` is for the -l log only.
   Verdict Launch(Service& s, uint32_t id, int sock, const std::string& peer);
 

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 
 #include <cstring>
 
@@ -117,9 +118,21 @@ Service* Monitor::Lookup(uint32_t id, uint64_t generation, Verdict& why) {
 }
 
 // Step 6: the limits that protect the host, whatever the listener counted.
-const char* Monitor::LimitReached(const Service& s) const {
+// -R counts as the listener does: a 60 s window opened by its first spawn.
+const char* Monitor::LimitReached(Service& s) {
   if (s.max_child > 0 && s.children >= s.max_child) return "max-child reached";
   if (children_.size() >= static_cast<size_t>(kMaxChildrenTotal)) return "too many children";
+  if (opts_.invocations_per_min > 0) {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+    if (s.rate_count == 0 || now - s.rate_start >= 60 * 1000) {
+      s.rate_start = now;
+      s.rate_count = 0;
+    }
+    if (s.rate_count >= opts_.invocations_per_min) return "invocation rate";
+    ++s.rate_count;
+  }
   return nullptr;
 }
 
@@ -158,6 +171,10 @@ Verdict Monitor::OnReadable(const ToMonitor& m, std::vector<UniqueFd>&) {
     return Violation("readable report for a service that takes connections");
   if (const char* limit = LimitReached(*s))
     return Refuse(m.readable().service(), generation_, limit);
+  // A wait child expects a blocking socket. A reload from nowait may have
+  // left it non-blocking; the listener asking with this generation proves
+  // it no longer accepts on it.
+  (void)SetNonBlocking(s->sock.Get(), false);
   return Launch(*s, m.readable().service(), s->sock.Get(), "");
 }
 

@@ -94,9 +94,9 @@ bool ListenerAccepts(const ServiceConfig& s) {
   return s.internal || (Connectionful(s.type) && !s.wait);
 }
 
-Result<void> SetBlockingMode(int fd, const ServiceConfig& s) {
+Result<void> SetNonBlocking(int fd, bool on) {
   int flags = fcntl(fd, F_GETFL);
-  flags = ListenerAccepts(s) ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
+  flags = on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
   if (flags < 0 || fcntl(fd, F_SETFL, flags) < 0) return Errno("O_NONBLOCK");
   return {};
 }
@@ -104,7 +104,7 @@ Result<void> SetBlockingMode(int fd, const ServiceConfig& s) {
 Result<UniqueFd> BindService(const ServiceConfig& s) {
   for (UniqueFd& passed : g_activated) {
     if (!passed.Valid() || !IsServiceSocket(passed.Get(), s)) continue;
-    if (auto r = SetBlockingMode(passed.Get(), s); !r) return r.error();
+    if (auto r = SetNonBlocking(passed.Get(), ListenerAccepts(s)); !r) return r.error();
     Log(LOG_INFO, "%s: using the socket passed by the init system", ServiceLabel(s).c_str());
     return std::move(passed);
   }

@@ -13,9 +13,8 @@ namespace inetd::priv {
 // written for inetd expect.
 bool ListenerAccepts(const ServiceConfig& s);
 
-// Sets O_NONBLOCK as ListenerAccepts says: a kept socket whose service
-// changed between wait and nowait on reload changes mode too.
-Result<void> SetBlockingMode(int fd, const ServiceConfig& s);
+// Sets or clears O_NONBLOCK (shared by every copy of the socket).
+Result<void> SetNonBlocking(int fd, bool on);
 
 // socket(), options, bind(), listen() for one service. CLOEXEC always;
 // SO_REUSEADDR; IPV6_V6ONLY as the protocol says; unix paths get their

@@ -49,10 +49,12 @@ void LogToSyslog(const char* ident, bool to_stderr, bool debug) {
   g_debug = debug;
   g_stderr_on = to_stderr;
   // A private copy: fd 2 is replaced by a service's socket in spawned children.
-  g_stderr = to_stderr ? fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3) : -1;
+  g_stderr = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+  g_stderr_on = to_stderr && g_stderr >= 0;
   g_sink = StderrAndSyslog;
 }
 
+void SetLogStderr(bool on) { g_stderr_on = on && g_stderr >= 0; }
 void SetLogDebug(bool on) { g_debug = on; }
 bool LogDebugEnabled() { return g_debug; }
 

@@ -17,6 +17,8 @@ void SetLogSink(LogSink sink);
 // The monitor's sinks: syslog (facility daemon) and, if `to_stderr`, a copy
 // of stderr taken now (fd 2 itself is given away to services' sockets).
 void LogToSyslog(const char* ident, bool to_stderr, bool debug);
+// Whether lines are copied to stderr (on until the monitor detaches).
+void SetLogStderr(bool on);
 // Whether LOG_DEBUG lines are wanted (-d).
 void SetLogDebug(bool on);
 bool LogDebugEnabled();

@@ -310,4 +310,41 @@ TEST_F(ForgedListener, ReadableSpawnsWaitServiceWithMonitorSocket) {
   EXPECT_EQ(monitor_->OnControlReadable(), Verdict::kRefused);
 }
 
+// -R in the monitor: however often a (compromised) listener asks, no more
+// than invocations_per_min children of one service start in a minute.
+TEST_F(ForgedListener, SpawnsPastTheInvocationRateAreRefused) {
+  monitor_.reset();  // its sockets close first: the new monitor binds the same ports
+  Options o;
+  o.config = conf_;
+  o.invocations_per_min = 2;
+  monitor_ = std::make_unique<Monitor>(o);
+  ASSERT_TRUE(monitor_->Load());
+  Reattach();
+  Hello();
+  for (int i = 1; i <= 4; ++i) {
+    UniqueFd client;
+    UniqueFd conn = Accepted(2, other_port_, client);
+    ASSERT_TRUE(conn.Valid());
+    Verdict v = SendSpawn(2, config_.generation(), {conn.Get()});
+    auto r = Reply();
+    ASSERT_TRUE(r.has_value()) << "spawn " << i;
+    if (i <= 2) {
+      EXPECT_EQ(v, Verdict::kOk) << "spawn " << i;
+      EXPECT_TRUE(r->has_spawned()) << "spawn " << i;
+    } else {
+      EXPECT_EQ(v, Verdict::kRefused) << "spawn " << i;
+      ASSERT_TRUE(r->has_refused()) << "spawn " << i;
+      EXPECT_EQ(r->refused().reason(), "invocation rate");
+    }
+  }
+  EXPECT_EQ(monitor_->child_count(), 2u);
+  EXPECT_TRUE(monitor_->running());  // a refusal, not a violation
+  // The rate is per service: another one still starts.
+  UniqueFd client;
+  UniqueFd conn = Accepted(0, tcp_port_, client);
+  EXPECT_EQ(SendSpawn(0, config_.generation(), {conn.Get()}), Verdict::kOk);
+  auto r = Reply();
+  ASSERT_TRUE(r && r->has_spawned());
+}
+
 }  // namespace
