@@ -21,7 +21,7 @@ constexpr ArgRule kNoExec{2, PROT_EXEC, 0};
 
 constexpr Rule kPolicy[] = {
     // the channels to the monitor
-    {SYS(sendmsg), kAny, "requests and logs to the monitor; fds are never sent"},
+    {SYS(sendmsg), kAny, "requests and logs to the monitor; an accepted connection with Spawn"},
     {SYS(recvmsg), kAny, "service table, listening sockets and replies from the monitor"},
     // the services' sockets, all created and bound by the monitor
     {SYS(accept4), kAny, "accept on listening sockets"},

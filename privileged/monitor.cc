@@ -238,9 +238,16 @@ Verdict Monitor::OnControlReadable() {
 
 bool Monitor::OnLogReadable(int fd) {
   Result<wire::Frame> frame = wire::RecvFrame(fd, wire::kMaxRequest, 0, MSG_DONTWAIT);
-  if (!frame) return frame.error().code == EAGAIN;
+  if (!frame) {
+    if (frame.error().code == EAGAIN) return true;
+    if (frame.error().code != 0) Violation(frame.error().what);
+    return false;
+  }
   wire::Log rec;
-  if (!wire::Decode(*frame, rec)) return false;
+  if (!wire::Decode(*frame, rec)) {
+    Violation("malformed log record");
+    return false;
+  }
   std::string text = rec.text().substr(0, 1024);
   for (char& ch : text)
     if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = '?';

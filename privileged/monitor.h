@@ -24,6 +24,8 @@ namespace inetd::priv {
 // A hard cap on children of all services together, whatever the listener
 // asks: the host's protection against a compromised listener.
 constexpr int kMaxChildrenTotal = 4096;
+// Hello.version the monitor speaks.
+constexpr uint32_t kProtocolVersion = 1;
 
 // One row of the running table.
 struct Service {

@@ -46,7 +46,8 @@ int SockOpt(int fd, int opt) {
   return v;
 }
 
-// The port (or unix path) of an address, for comparing local ends.
+// Whether a connection's local end `a` is the service's bound address `b`:
+// same unix path, or same port and, unless bound to any, same address.
 bool SameLocalEnd(const sockaddr_storage& a, const sockaddr_storage& b) {
   if (a.ss_family == AF_UNIX || b.ss_family == AF_UNIX)
     return a.ss_family == b.ss_family &&
@@ -58,7 +59,18 @@ bool SameLocalEnd(const sockaddr_storage& a, const sockaddr_storage& b) {
     if (s.ss_family == AF_INET6) return reinterpret_cast<const sockaddr_in6&>(s).sin6_port;
     return -1;
   };
-  return port(a) >= 0 && port(a) == port(b);
+  if (port(a) < 0 || port(a) != port(b)) return false;
+  // A service bound to one address: the connection arrived on that address.
+  if (b.ss_family == AF_INET) {
+    in_addr want = reinterpret_cast<const sockaddr_in&>(b).sin_addr;
+    return want.s_addr == INADDR_ANY || (a.ss_family == AF_INET &&
+                                         reinterpret_cast<const sockaddr_in&>(a).sin_addr.s_addr ==
+                                             want.s_addr);
+  }
+  const in6_addr& want = reinterpret_cast<const sockaddr_in6&>(b).sin6_addr;
+  return IN6_IS_ADDR_UNSPECIFIED(&want) ||
+         (a.ss_family == AF_INET6 &&
+          IN6_ARE_ADDR_EQUAL(&reinterpret_cast<const sockaddr_in6&>(a).sin6_addr, &want));
 }
 
 // Facts from the kernel, not the message: `fd` is a connected socket of
@@ -138,7 +150,8 @@ const char* Monitor::LimitReached(Service& s) {
 
 // Hello proves nothing but that a listener is up and sandboxed (it sends
 // Hello after loading its filter); the answer is the whole table.
-Verdict Monitor::OnHello(const ToMonitor&, std::vector<UniqueFd>&) {
+Verdict Monitor::OnHello(const ToMonitor& m, std::vector<UniqueFd>&) {
+  if (m.hello().version() != kProtocolVersion) return Violation("unknown protocol version");
   state_ = State::kRunning;
   SendConfig();
   Notify("READY=1");  // sockets bound and a sandboxed listener serving

@@ -160,6 +160,35 @@ TEST_F(ForgedListener, SpawnBeforeHelloIsViolation) {
   EXPECT_FALSE(Spawned());
 }
 
+TEST_F(ForgedListener, UnknownProtocolVersionIsViolation) {
+  wire::ToMonitor m;
+  m.mutable_hello()->set_version(kProtocolVersion + 1);
+  Send(m);
+  EXPECT_EQ(monitor_->OnControlReadable(), Verdict::kViolation);
+  EXPECT_TRUE(Logged("protocol violation: unknown protocol version"));
+  EXPECT_FALSE(monitor_->running());
+}
+
+TEST_F(ForgedListener, ConnectionOnAnotherAddressIsViolation) {
+  Hello();
+  // Same port as service 0, but accepted on 127.0.0.2: not that service's.
+  UniqueFd lst(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  int on = 1;
+  setsockopt(lst.Get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(tcp_port_);
+  a.sin_addr.s_addr = htonl(0x7f000002);
+  ASSERT_EQ(bind(lst.Get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(lst.Get(), 1), 0);
+  UniqueFd client(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(connect(client.Get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  UniqueFd conn(accept4(lst.Get(), nullptr, nullptr, SOCK_CLOEXEC));
+  EXPECT_EQ(SendSpawn(0, config_.generation(), {conn.Get()}), Verdict::kViolation);
+  EXPECT_TRUE(Logged("socket not accepted on this service's port"));
+  EXPECT_FALSE(Spawned());
+}
+
 TEST_F(ForgedListener, SecondHelloIsViolation) {
   Hello();
   wire::ToMonitor m;
