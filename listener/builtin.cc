@@ -24,6 +24,7 @@ constexpr Builtin kBuiltins[] = {
     {"chargen", NewChargenConn, ChargenDgram},  // RFC 864
     {"daytime", NewDaytimeConn, DaytimeDgram},  // RFC 867
     {"time", NewTimeConn, TimeDgram},           // RFC 868
+    {"tcpmux", NewTcpmuxConn, nullptr},         // RFC 1078
 };
 
 time_t SystemClock() { return time(nullptr); }  // vDSO: no system call

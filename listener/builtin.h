@@ -8,7 +8,9 @@
 #include <cstdint>
 #include <ctime>
 #include <memory>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "proto/fd.h"
 
@@ -40,6 +42,10 @@ class Conn {
   virtual uint32_t Interest() const = 0;
   // Whole-connection cap in ms (0: none besides the idle timeout).
   virtual int LifetimeMs() const { return 0; }
+  // After OnEvent returned false: the id of the service this connection is
+  // to be handed to (tcpmux), or -1 to close it.
+  virtual int64_t HandoffTo() const { return -1; }
+  UniqueFd TakeFd() { return std::move(fd_); }
 
  protected:
   UniqueFd fd_;
@@ -62,6 +68,15 @@ struct Builtin {
 // The built-in named `name`, or nullptr. The monitor uses the same list of
 // names to validate inetd.conf (BuiltinNames()).
 const Builtin* FindBuiltin(std::string_view name);
+
+// tcpmux (RFC 1078): the services it may hand a connection to, the
+// tcpmux/NAME entries of the current table. The loop sets it on every Config.
+struct TcpmuxEntry {
+  std::string name;  // matched without regard to case
+  uint32_t id;       // the service's id in the current table
+  bool plus;         // tcpmux/+NAME: the listener answers "+Go" first
+};
+void SetTcpmuxTable(std::vector<TcpmuxEntry> table);
 
 // Wall clock for daytime and time; tests may replace it.
 using Clock = time_t (*)();

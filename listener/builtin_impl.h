@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <ctime>
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include "listener/builtin.h"
 
@@ -28,6 +30,7 @@ std::unique_ptr<Conn> NewDaytimeConn(UniqueFd fd);
 bool DaytimeDgram(int fd);
 std::unique_ptr<Conn> NewTimeConn(UniqueFd fd);
 bool TimeDgram(int fd);
+std::unique_ptr<Conn> NewTcpmuxConn(UniqueFd fd);
 
 // Fairness: at most this many reads or writes per OnEvent, so one busy
 // connection cannot hold the loop (the loop is level-triggered and comes back).
@@ -112,6 +115,20 @@ void SendReply(int fd, const void* buf, size_t len, const Datagram& d);
 // ctime(3)'s layout cut to 24 characters, then CRLF, in UTC:
 // "Sun Nov 22 00:12:34 2026\r\n". Returns the length (26 for years 1000-9999).
 size_t FormatDaytime(time_t t, std::array<char, ReplyConn::kMaxReply>& out);
+// RFC 1078: what a tcpmux request line asks for.
+struct TcpmuxRequest {
+  enum Kind : uint8_t { kHelp, kService, kBad } kind;
+  std::string name;  // kService: the name as sent
+};
+// Parses one request line without its line end; names are printable ASCII
+// without blanks, at most kTcpmuxMaxLine bytes.
+constexpr size_t kTcpmuxMaxLine = 256;
+TcpmuxRequest ParseTcpmuxRequest(std::string_view line);
+// The entry a name asks for, regardless of case, or nullptr.
+const TcpmuxEntry* FindTcpmux(std::string_view name);
+// The names for "help", one per line, CRLF-terminated.
+std::string TcpmuxHelp();
+
 // RFC 868: seconds since 1900-01-01 00:00 UTC, modulo 2^32.
 uint32_t SecondsSince1900(time_t t);
 

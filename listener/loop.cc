@@ -7,6 +7,8 @@
 #include <time.h>
 
 #include <cstring>
+#include <functional>
+#include <string>
 
 #include "proto/channel.h"
 #include "proto/log.h"
@@ -29,6 +31,12 @@ constexpr int64_t kRefusedPauseMs = 1000;
 // All internal connections together.
 constexpr size_t kMaxInternalConns = 16384;
 
+PerIpTable::Settings PerIpSettings() {
+  PerIpTable::Settings s;
+  s.hash_key = RandomHashKey();
+  return s;
+}
+
 int64_t NowMs() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -37,7 +45,8 @@ int64_t NowMs() {
 
 }  // namespace
 
-Loop::Loop(int control, UniqueFd ep) : control_(control), ep_(std::move(ep)) {
+Loop::Loop(int control, UniqueFd ep)
+    : control_(control), ep_(std::move(ep)), per_ip_(PerIpSettings()) {
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = kControlKey;
@@ -62,8 +71,25 @@ Loop::Svc* Loop::Current(uint32_t id, uint64_t generation) {
 
 // Poll a service's socket exactly when it may produce work now.
 void Loop::UpdatePolling(Svc& s, uint32_t id) {
+  if (!s.sock.Valid()) return;  // tcpmux/NAME: nothing to poll
   bool full = s.conf.max_child() > 0 && s.running >= s.conf.max_child();
   bool want = !s.waiting && s.resume_at == 0 && !(s.builtin == nullptr && full);
+  // Terminated by -R: drained as if closed, except a wait-mode stream socket
+  // (accepting on it could block): that one waits for the comeback.
+  if (s.looping) want = !s.waiting && (s.accepts || s.conf.type() == wire::DGRAM ||
+                                       s.conf.type() == wire::RAW);
+  // FreeBSD is silent when max-child is reached; we say it, once per episode
+  // (and once a minute at most), so an operator sees why connections wait.
+  bool at_max = full && s.builtin == nullptr && !s.conf.wait();
+  if (at_max && !s.at_max) {
+    int64_t now = NowMs();
+    if (now - s.max_logged_at >= kRateWindowMs) {
+      Log(LOG_NOTICE, "%s/%s: max-child %u reached; new connections wait",
+          s.conf.name().c_str(), s.conf.proto().c_str(), s.conf.max_child());
+      s.max_logged_at = now;
+    }
+  }
+  s.at_max = at_max;
   if (want == s.polled) return;
   epoll_event ev{};
   ev.events = want ? static_cast<uint32_t>(EPOLLIN) : 0U;
@@ -75,25 +101,39 @@ void Loop::UpdatePolling(Svc& s, uint32_t id) {
 // A new table replaces the old one whole; old sockets close here (the
 // monitor keeps its own copies of the ones still in use).
 void Loop::Apply(const wire::Config& c, std::vector<UniqueFd>& fds) {
-  if (static_cast<size_t>(c.services_size()) != fds.size()) {
-    Log(LOG_ERR, "config with %d services but %zu sockets", c.services_size(), fds.size());
+  // One socket per service, but tcpmux/NAME entries have none.
+  size_t want = 0;
+  for (const wire::Service& w : c.services()) want += w.tcpmux() ? 0 : 1;
+  if (want != fds.size()) {
+    Log(LOG_ERR, "config with %zu sockets expected but %zu received", want, fds.size());
     done_ = true;
     return;
   }
   // The monitor holds the same open files: closing ours would leave them in
   // the epoll set, firing with stale ids. Remove them first.
-  for (Svc& old : svcs_) epoll_ctl(ep_.Get(), EPOLL_CTL_DEL, old.sock.Get(), nullptr);
+  for (Svc& old : svcs_)
+    if (old.sock.Valid()) epoll_ctl(ep_.Get(), EPOLL_CTL_DEL, old.sock.Get(), nullptr);
   svcs_.clear();
   reconfigured_ = true;
   generation_ = c.generation();
   options_ = c.options();
   SetLogDebug(options_.debug());
-  svcs_.resize(fds.size());
+  svcs_.resize(c.services_size());
+  std::vector<TcpmuxEntry> tcpmux;
+  size_t next_fd = 0;
   for (uint32_t id = 0; id < svcs_.size(); ++id) {
     Svc& s = svcs_[id];
     s.conf = c.services(id);
-    s.sock = std::move(fds[id]);
     s.running = s.conf.running();
+    if (s.conf.tcpmux()) {  // reached through the tcpmux built-in only
+      tcpmux.push_back(TcpmuxEntry{s.conf.name(), id, s.conf.tcpmux_plus()});
+      s.accepts = true;
+      continue;
+    }
+    s.sock = std::move(fds[next_fd++]);
+    // Per-IP counts follow the service's name across reloads, as FreeBSD's.
+    s.ip_key = static_cast<uint32_t>(
+        std::hash<std::string>{}(s.conf.name() + "/" + s.conf.proto()));
     if (!s.conf.builtin().empty()) {
       s.builtin = FindBuiltin(s.conf.builtin());
       if (s.builtin == nullptr) Log(LOG_ERR, "%s: unknown internal service", s.conf.name().c_str());
@@ -102,12 +142,16 @@ void Loop::Apply(const wire::Config& c, std::vector<UniqueFd>& fds) {
     s.accepts = s.builtin != nullptr || (connectionful && !s.conf.wait());
     // A wait service with a child still running stays paused until Exited.
     s.waiting = !s.accepts && s.running > 0;
+    // A built-in this listener lacks is never polled: its connections must
+    // not reach the monitor as spawn requests (a violation, and a restart).
+    if (!s.conf.builtin().empty() && s.builtin == nullptr) s.waiting = true;
     epoll_event ev{};
     ev.events = 0;
     ev.data.u64 = kServiceTag | id;
     epoll_ctl(ep_.Get(), EPOLL_CTL_ADD, s.sock.Get(), &ev);
     UpdatePolling(s, id);
   }
+  SetTcpmuxTable(std::move(tcpmux));
 }
 
 void Loop::OnMonitor() {
@@ -128,6 +172,8 @@ void Loop::OnMonitor() {
       Apply(m.config(), frame->fds);
       break;
     case wire::ToListener::kSpawned:
+      per_ip_.Started(TakePending(m.spawned().service(), m.spawned().generation()),
+                      m.spawned().pid());
       if (Svc* s = Current(m.spawned().service(), m.spawned().generation())) {
         // A nowait dgram service is polled again once its child runs.
         if (!s->accepts && !s->conf.wait()) s->waiting = false;
@@ -135,6 +181,7 @@ void Loop::OnMonitor() {
       }
       break;
     case wire::ToListener::kRefused:
+      per_ip_.Cancel(TakePending(m.refused().service(), m.refused().generation()));
       if (Svc* s = Current(m.refused().service(), m.refused().generation())) {
         Log(LOG_WARNING, "%s/%s: refused: %s", s->conf.name().c_str(), s->conf.proto().c_str(),
             m.refused().reason().c_str());
@@ -148,6 +195,7 @@ void Loop::OnMonitor() {
       }
       break;
     case wire::ToListener::kExited:
+      per_ip_.Exited(m.exited().pid());  // whatever its generation
       if (Svc* s = Current(m.exited().service(), m.exited().generation())) {
         if (s->running > 0) --s->running;
         if (s->conf.wait()) s->waiting = false;
@@ -158,7 +206,9 @@ void Loop::OnMonitor() {
       for (const Svc& s : svcs_)
         Log(LOG_INFO, "status: %s/%s: %s, running %u, accepted %llu, internal connections %zu",
             s.conf.name().c_str(), s.conf.proto().c_str(),
-            s.polled ? "polling" : (s.waiting ? "waiting for its child" : "paused"), s.running,
+            s.looping ? "terminated (looping)"
+                      : s.polled ? "polling" : (s.waiting ? "waiting for its child" : "paused"),
+            s.running,
             static_cast<unsigned long long>(s.accepted), s.builtin ? conns_.size() : 0);
       break;
     default:
@@ -167,31 +217,144 @@ void Loop::OnMonitor() {
   }
 }
 
-// nowait stream: accept, and hand the connection to the monitor to spawn.
+// The answer to the oldest open request of that service and generation:
+// the monitor answers every Spawn and Readable with one Spawned or Refused,
+// in the order asked (requests.cc). Requests skipped over (which would be a
+// monitor bug) give their child slots back; an answer to nothing is ignored.
+PerIpTable::Ticket Loop::TakePending(uint32_t service, uint64_t generation) {
+  for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+    if (it->service != service || it->generation != generation) continue;
+    if (it != pending_.begin()) Log(LOG_ERR, "monitor skipped %td answers", it - pending_.begin());
+    for (auto skipped = pending_.begin(); skipped != it; ++skipped) per_ip_.Cancel(skipped->ticket);
+    PerIpTable::Ticket t = it->ticket;
+    pending_.erase(pending_.begin(), it + 1);
+    return t;
+  }
+  return PerIpTable::kNoTicket;
+}
+
+// Per-IP limits (FreeBSD's cpmip, then room_conn) for one accepted
+// connection; false, with FreeBSD's log line, when one refuses it.
+bool Loop::AdmitPeer(const Svc& s, const sockaddr_storage& peer, int64_t now, uint32_t per_child,
+                     PerIpTable::Ticket* ticket) {
+  *ticket = PerIpTable::kNoTicket;
+  uint32_t per_min = s.conf.per_ip_rate();
+  if (per_min == 0 && per_child == 0) return true;
+  std::optional<PeerKey> key = KeyOf(peer);
+  if (!key) return true;  // unix sockets have no per-IP limits
+  PerIpTable::Verdict v = per_ip_.Admit(s.ip_key, *key, per_min, per_child, now, ticket);
+  if (v == PerIpTable::Verdict::kOk) return true;
+  Log(LOG_ERR, "%s",
+      RefusalMessage(v, s.conf.name(), TextOf(peer).text,
+                     v == PerIpTable::Verdict::kRate ? per_min : per_child)
+          .c_str());
+  return false;
+}
+
+// -R (FreeBSD's looping check): false when the service is over its rate
+// and terminated; it is drained until the pause ends (Expire).
+bool Loop::Invoke(Svc& s, uint32_t id, int64_t now) {
+  switch (s.invocations.Invoke(now, options_.invocations_per_min())) {
+    case InvocationRate::Verdict::kOk:
+      return true;
+    case InvocationRate::Verdict::kLooping:
+      Log(LOG_ERR, "%s", LoopingMessage(s.conf.name(), s.conf.proto()).c_str());
+      s.looping = true;
+      s.dropped = 0;
+      UpdatePolling(s, id);
+      return false;
+    case InvocationRate::Verdict::kTerminated:
+      break;
+  }
+  return false;
+}
+
+// While terminated, what arrives is dropped at once, with no fork: as if
+// the socket were closed (FreeBSD closes it; ours belongs to the monitor),
+// so nothing stale waits in the backlog for the comeback.
+void Loop::Drain(Svc& s) {
+  for (int i = 0; i < kAcceptsPerTurn; ++i) {
+    if (s.accepts) {
+      UniqueFd c(accept4(s.sock.Get(), nullptr, nullptr, SOCK_CLOEXEC));
+      if (!c.Valid()) break;
+    } else {
+      char byte;
+      if (recvfrom(s.sock.Get(), &byte, 1, MSG_DONTWAIT, nullptr, nullptr) < 0) break;
+    }
+    ++s.dropped;
+  }
+}
+
+// nowait stream: accept, check the limits in FreeBSD's order (per-IP rate,
+// per-IP children, then -R), and hand the connection to the monitor to
+// spawn. A refused connection is closed here at once, without a fork.
 void Loop::AcceptExternal(Svc& s, uint32_t id) {
   for (int i = 0; i < kAcceptsPerTurn; ++i) {
     if (s.conf.max_child() > 0 && s.running >= s.conf.max_child()) break;
-    UniqueFd c(accept4(s.sock.Get(), nullptr, nullptr, SOCK_CLOEXEC));
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    UniqueFd c(accept4(s.sock.Get(), reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC));
     if (!c.Valid()) break;
-    wire::ToMonitor m;
-    m.mutable_spawn()->set_service(id);
-    m.mutable_spawn()->set_generation(generation_);
-    if (!SendToMonitor(m, c.Get())) return;
-    ++s.running;
-    ++s.accepted;
+    if (!SpawnFor(s, id, std::move(c), peer)) return;
   }
+}
+
+// One connection for an external service (accepted on its socket, or
+// handed over by tcpmux): the limits, then a Spawn request with the fd.
+// False when the service stops taking connections for now.
+bool Loop::SpawnFor(Svc& s, uint32_t id, UniqueFd c, const sockaddr_storage& peer) {
+  int64_t now = NowMs();
+  PerIpTable::Ticket ticket;
+  if (!AdmitPeer(s, peer, now, s.conf.per_ip_child(), &ticket)) return true;
+  if (!Invoke(s, id, now)) {
+    per_ip_.Cancel(ticket);
+    return false;
+  }
+  wire::ToMonitor m;
+  m.mutable_spawn()->set_service(id);
+  m.mutable_spawn()->set_generation(generation_);
+  if (!SendToMonitor(m, c.Get())) return false;
+  pending_.push_back(Pending{id, generation_, ticket});
+  ++s.running;
+  ++s.accepted;
+  return true;
+}
+
+// tcpmux named a service: it gets the connection as it stands.
+void Loop::Handoff(uint32_t id, UniqueFd c) {
+  if (id >= svcs_.size() || !svcs_[id].conf.tcpmux()) return;
+  Svc& s = svcs_[id];
+  if (s.conf.max_child() > 0 && s.running >= s.conf.max_child()) {
+    Log(LOG_WARNING, "tcpmux/%s: max-child %u reached; connection closed", s.conf.name().c_str(),
+        s.conf.max_child());
+    return;
+  }
+  sockaddr_storage peer{};
+  socklen_t len = sizeof peer;
+  if (getpeername(c.Get(), reinterpret_cast<sockaddr*>(&peer), &len) < 0) return;
+  SpawnFor(s, id, std::move(c), peer);
 }
 
 void Loop::AcceptInternal(Svc& s) {
   for (int i = 0; i < kAcceptsPerTurn; ++i) {
-    UniqueFd c(accept4(s.sock.Get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    UniqueFd c(accept4(s.sock.Get(), reinterpret_cast<sockaddr*>(&peer), &len,
+                       SOCK_CLOEXEC | SOCK_NONBLOCK));
     if (!c.Valid()) break;
+    // FreeBSD applies the per-IP rate to internal stream services too; they
+    // fork no child, so per-IP children and -R do not apply.
+    PerIpTable::Ticket none;
+    if (!AdmitPeer(s, peer, NowMs(), 0, &none)) continue;
     if (conns_.size() >= kMaxInternalConns) {
       Log(LOG_WARNING, "%s/%s: too many internal connections; closing one",
           s.conf.name().c_str(), s.conf.proto().c_str());
       continue;
     }
     ++s.accepted;
+    if (options_.log_connections())
+      Log(LOG_INFO, "%s/%s from %s", s.conf.name().c_str(), s.conf.proto().c_str(),
+          TextOf(peer).text);
     std::unique_ptr<Conn> conn = s.builtin->stream(std::move(c));
     if (!conn || !conn->OnStart()) continue;
     int64_t now = NowMs();
@@ -208,7 +371,9 @@ void Loop::AcceptInternal(Svc& s) {
 
 void Loop::OnService(uint32_t id) {
   Svc& s = svcs_[id];
-  if (s.builtin != nullptr) {
+  if (s.looping) {
+    Drain(s);
+  } else if (s.builtin != nullptr) {
     if (s.conf.type() == wire::DGRAM) {
       for (int i = 0; i < kAcceptsPerTurn && s.builtin->dgram(s.sock.Get()); ++i) {
       }
@@ -219,10 +384,13 @@ void Loop::OnService(uint32_t id) {
     AcceptExternal(s, id);
   } else {
     // wait (or dgram) service: the monitor hands the child its own socket.
+    // Only -R applies: the listener never sees the peer (FreeBSD alike).
+    if (!Invoke(s, id, NowMs())) return;
     wire::ToMonitor m;
     m.mutable_readable()->set_service(id);
     m.mutable_readable()->set_generation(generation_);
     if (!SendToMonitor(m)) return;
+    pending_.push_back(Pending{id, generation_, PerIpTable::kNoTicket});
     s.waiting = true;
     ++s.running;
   }
@@ -234,7 +402,10 @@ void Loop::OnConn(uint64_t key, uint32_t events) {
   if (it == conns_.end()) return;
   Conn& c = *it->second.conn;
   if (!c.OnEvent(events)) {
-    CloseConn(key);
+    int64_t to = c.HandoffTo();
+    epoll_ctl(ep_.Get(), EPOLL_CTL_DEL, c.fd(), nullptr);
+    if (to >= 0) Handoff(static_cast<uint32_t>(to), c.TakeFd());
+    conns_.erase(it);
     return;
   }
   it->second.idle_deadline = NowMs() + kIdleTimeoutMs;
@@ -261,9 +432,23 @@ void Loop::Expire(int64_t now) {
     }
   }
   for (uint32_t id = 0; id < svcs_.size(); ++id) {
-    if (svcs_[id].resume_at != 0 && now >= svcs_[id].resume_at) {
-      svcs_[id].resume_at = 0;
-      UpdatePolling(svcs_[id], id);
+    Svc& s = svcs_[id];
+    if (s.resume_at != 0 && now >= s.resume_at) {
+      s.resume_at = 0;
+      UpdatePolling(s, id);
+    }
+    if (s.looping && !s.invocations.Terminated(now)) {
+      s.looping = false;
+      Log(LOG_NOTICE, "%s/%s: back in service after the looping pause (%llu dropped meanwhile)",
+          s.conf.name().c_str(), s.conf.proto().c_str(), static_cast<unsigned long long>(s.dropped));
+      UpdatePolling(s, id);
+    }
+  }
+  if (now - evictions_logged_at_ >= kRateWindowMs) {
+    if (uint64_t n = per_ip_.TakeEvictions(); n > 0) {
+      Log(LOG_WARNING, "per-IP table full (%zu entries): %llu least recently seen forgotten",
+          per_ip_.size(), static_cast<unsigned long long>(n));
+      evictions_logged_at_ = now;
     }
   }
 }

@@ -3,11 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <unordered_map>
 #include <vector>
 
 #include "listener/builtin.h"
+#include "listener/limits.h"
 #include "proto/fd.h"
 #include "proto/inetd.pb.h"
 
@@ -32,6 +34,18 @@ class Loop {
     uint32_t running = 0;   // children running or asked for
     int64_t resume_at = 0;  // paused after a refusal until then (ms)
     uint64_t accepted = 0;  // connections accepted (SIGUSR1 status)
+    uint32_t ip_key = 0;          // its name in per_ip_ (kept across reloads)
+    InvocationRate invocations;   // -R
+    bool looping = false;         // terminated by -R: drained until the pause ends
+    uint64_t dropped = 0;         // connections or datagrams drained meanwhile
+    bool at_max = false;          // at max-child now
+    int64_t max_logged_at = INT64_MIN / 2;
+  };
+  // A Spawn or Readable the monitor has not answered yet.
+  struct Pending {
+    uint32_t service;
+    uint64_t generation;
+    PerIpTable::Ticket ticket;  // the per-IP child slot it holds
   };
   struct ConnState {
     std::unique_ptr<Conn> conn;
@@ -43,7 +57,14 @@ class Loop {
   void Apply(const wire::Config& c, std::vector<UniqueFd>& fds);
   void OnService(uint32_t id);
   void AcceptExternal(Svc& s, uint32_t id);
+  bool SpawnFor(Svc& s, uint32_t id, UniqueFd c, const sockaddr_storage& peer);
+  void Handoff(uint32_t id, UniqueFd c);
   void AcceptInternal(Svc& s);
+  bool AdmitPeer(const Svc& s, const sockaddr_storage& peer, int64_t now, uint32_t per_child,
+                 PerIpTable::Ticket* ticket);
+  bool Invoke(Svc& s, uint32_t id, int64_t now);
+  void Drain(Svc& s);
+  PerIpTable::Ticket TakePending(uint32_t service, uint64_t generation);
   void OnConn(uint64_t key, uint32_t events);
   void CloseConn(uint64_t key);
   void UpdatePolling(Svc& s, uint32_t id);
@@ -60,6 +81,9 @@ class Loop {
   uint64_t next_conn_ = 1;
   bool done_ = false;
   bool reconfigured_ = false;  // a Config arrived in this batch of events
+  PerIpTable per_ip_;
+  std::deque<Pending> pending_;  // in the order sent: the monitor answers in order
+  int64_t evictions_logged_at_ = INT64_MIN / 2;
 };
 
 }  // namespace inetd::listener

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cstring>
 #include <deque>
 
@@ -66,9 +67,21 @@ bool Monitor::Load() {
 
   std::vector<Service> next;
   for (ServiceConfig& c : conf->services) {
-    // XXX: tcpmux/NAME entries need the tcpmux built-in (a later change).
-    if (c.tcpmux) continue;
     Service s;
+    // tcpmux/NAME entries have no socket: the tcpmux built-in's connections
+    // reach them after its handshake.
+    if (c.tcpmux) {
+      s.max_child = c.max_child >= 0 ? c.max_child : opts_.max_child;
+      s.serial = next_serial_++;
+      for (Service& old : services_)
+        if (old.conf.tcpmux && old.conf.name == c.name) {
+          s.children = old.children;
+          s.serial = old.serial;
+        }
+      s.conf = std::move(c);
+      next.push_back(std::move(s));
+      continue;
+    }
     // An unchanged socket is kept, with its children and serial.
     for (Service& old : services_) {
       if (old.sock.Valid() && SameSocket(old.conf, c)) {
@@ -94,7 +107,8 @@ bool Monitor::Load() {
       s.sock = std::move(*fd);
       s.serial = next_serial_++;
     }
-    if (next.size() >= wire::kMaxFds) {
+    if (std::count_if(next.begin(), next.end(), [](const Service& n) { return !n.conf.tcpmux; }) >=
+        static_cast<long>(wire::kMaxFds)) {
       Log(LOG_ERR, "%s:%d: %s: more than %zu sockets; entry skipped", c.file.c_str(), c.line,
           ServiceLabel(c).c_str(), wire::kMaxFds);
       continue;
@@ -143,7 +157,9 @@ void Monitor::SendConfig() {
     w->set_per_ip_child(s.conf.per_ip_child >= 0 ? s.conf.per_ip_child : opts_.per_ip_child);
     w->set_daemon(DaemonName(s.conf));
     w->set_running(s.children);
-    fds.push_back(s.sock.Get());
+    w->set_tcpmux(s.conf.tcpmux);
+    w->set_tcpmux_plus(s.conf.tcpmux_plus);
+    if (!s.conf.tcpmux) fds.push_back(s.sock.Get());
   }
   Send(msg, fds);
 }

@@ -168,7 +168,16 @@ Verdict Monitor::OnSpawn(const ToMonitor& m, std::vector<UniqueFd>& fds) {
     return Violation("spawn request for a service that takes no connection");
   std::string peer;
   const char* bad = nullptr;
-  if (!IsConnectionOf(fds[0].Get(), s->conf, peer, bad)) return Violation(bad);
+  if (s->conf.tcpmux) {
+    // A tcpmux/NAME service: the connection came through a tcpmux socket.
+    bool via_tcpmux = false;
+    for (const Service& mux : services_)
+      via_tcpmux = via_tcpmux ||
+                   (mux.conf.builtin == "tcpmux" && IsConnectionOf(fds[0].Get(), mux.conf, peer, bad));
+    if (!via_tcpmux) return Violation("tcpmux service without a tcpmux connection");
+  } else if (!IsConnectionOf(fds[0].Get(), s->conf, peer, bad)) {
+    return Violation(bad);
+  }
   if (const char* limit = LimitReached(*s)) return Refuse(m.spawn().service(), generation_, limit);
   return Launch(*s, m.spawn().service(), fds[0].Get(), peer);
 }

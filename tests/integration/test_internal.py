@@ -123,11 +123,9 @@ class InternalTest(InetdTestCase):
             self.assertEqual(tcp_exchange(host, 7, b"after"), b"after")
         self.for_each_host(check)
 
-    # XXX: known gap, not yet implemented: with -l, FreeBSD's inetd logs
-    # "SERVICE from PEER" for built-in services too; ours logs only the
-    # connections it forks for (privileged/monitor.cc, Launch). Remove the
-    # decorator when the listener logs its own connections.
-    @unittest.expectedFailure
+    # With -l, FreeBSD's inetd logs
+    # "SERVICE from PEER" for built-in services too: the listener logs the
+    # connections it serves itself, the monitor those it forks for.
     def test_connection_log_for_builtins(self):
         self.d.stop()
         self.d.start(self.conf_text, args=["-l"])
