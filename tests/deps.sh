@@ -4,7 +4,7 @@
 set -eu
 pkgs="meson ninja-build pkg-config g++ python3 libcap-ng-dev libseccomp-dev
       protobuf-compiler libprotobuf-dev libgtest-dev
-      mandoc netcat-openbsd tftpd-hpa tftp-hpa rsync git rdate procps iproute2"
+      mandoc tcpd netcat-openbsd tftpd-hpa tftp-hpa rsync git rdate procps iproute2"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
