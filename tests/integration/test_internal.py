@@ -108,6 +108,23 @@ class InternalTest(InetdTestCase):
             self.assert_time(reply)
         self.for_each_host(check)
 
+    def test_time_with_rdate(self):
+        """Debian's rdate (RFC 868 client) reads our time service, TCP and UDP,
+        and prints a date within 2 s of ours (-p: print, never set)."""
+        self.need_tools("rdate")
+        import subprocess
+        for extra in ([], ["-u"]):
+            for host in self.hosts:
+                fam = ["-6"] if ":" in host else ["-4"]
+                out = subprocess.run(["rdate", "-p", *fam, *extra, host], capture_output=True,
+                                     text=True, timeout=10, env={"TZ": "UTC", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+                self.assertEqual(out.returncode, 0, out.stderr + self.logmsg())
+                # "rdate: [host]\tSun Nov 22 01:15:02 UTC 2026": the test runs in UTC.
+                m = re.search(r"(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d) \w+ (\d{4})", out.stdout)
+                self.assertIsNotNone(m, out.stdout)
+                got = calendar.timegm(time.strptime(f"{m[1]} {m[2]}", "%a %b %d %H:%M:%S %Y"))
+                self.assertLess(abs(got - time.time()), 2, out.stdout)
+
     def test_discard(self):
         def check(host):
             with socket.create_connection((host, 9), timeout=5) as s:
