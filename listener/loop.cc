@@ -111,8 +111,11 @@ void Loop::Apply(const wire::Config& c, std::vector<UniqueFd>& fds) {
   }
   // The monitor holds the same open files: closing ours would leave them in
   // the epoll set, firing with stale ids. Remove them first.
-  for (Svc& old : svcs_)
+  std::unordered_map<uint64_t, uint64_t> accepted;  // counters follow kept sockets
+  for (Svc& old : svcs_) {
+    accepted[old.conf.serial()] = old.accepted;
     if (old.sock.Valid()) epoll_ctl(ep_.Get(), EPOLL_CTL_DEL, old.sock.Get(), nullptr);
+  }
   svcs_.clear();
   reconfigured_ = true;
   generation_ = c.generation();
@@ -125,6 +128,7 @@ void Loop::Apply(const wire::Config& c, std::vector<UniqueFd>& fds) {
     Svc& s = svcs_[id];
     s.conf = c.services(id);
     s.running = s.conf.running();
+    if (auto it = accepted.find(s.conf.serial()); it != accepted.end()) s.accepted = it->second;
     if (s.conf.tcpmux()) {  // reached through the tcpmux built-in only
       tcpmux.push_back(TcpmuxEntry{s.conf.name(), id, s.conf.tcpmux_plus()});
       s.accepts = true;

@@ -121,6 +121,8 @@ bool Monitor::Load() {
   for (const Service& old : services_)
     if (old.sock.Valid() && old.conf.family == AF_UNIX)
       unlink(reinterpret_cast<const sockaddr_un&>(old.conf.addr).sun_path);
+  previous_serials_.clear();
+  for (const Service& old : services_) previous_serials_.push_back(old.serial);
   services_ = std::move(next);
   ++generation_;
   Log(LOG_INFO, "%s: %zu services, generation %llu", opts_.config.c_str(), services_.size(),
@@ -157,6 +159,7 @@ void Monitor::SendConfig() {
     w->set_per_ip_child(s.conf.per_ip_child >= 0 ? s.conf.per_ip_child : opts_.per_ip_child);
     w->set_daemon(DaemonName(s.conf));
     w->set_running(s.children);
+    w->set_serial(s.serial);
     w->set_tcpmux(s.conf.tcpmux);
     w->set_tcpmux_plus(s.conf.tcpmux_plus);
     if (!s.conf.tcpmux) fds.push_back(s.sock.Get());
@@ -165,7 +168,8 @@ void Monitor::SendConfig() {
 }
 
 // Step 7: act from the monitor's own table only.
-Verdict Monitor::Launch(Service& s, uint32_t id, int sock, const std::string& peer) {
+Verdict Monitor::Launch(Service& s, uint32_t id, uint64_t generation, int sock,
+                        const std::string& peer) {
   spawn::Plan plan;
   plan.path = s.conf.program;
   plan.argv = s.conf.argv;
@@ -178,7 +182,7 @@ Verdict Monitor::Launch(Service& s, uint32_t id, int sock, const std::string& pe
   if (!pid) {
     Log(LOG_ERR, "%s: %s: %s", ServiceLabel(s.conf).c_str(), pid.error().what,
         strerror(pid.error().code));
-    return Refuse(id, generation_, "fork failed");
+    return Refuse(id, generation, "fork failed");
   }
   ++s.children;
   ++s.spawned;
@@ -191,7 +195,7 @@ Verdict Monitor::Launch(Service& s, uint32_t id, int sock, const std::string& pe
   }
   wire::ToListener msg;
   msg.mutable_spawned()->set_service(id);
-  msg.mutable_spawned()->set_generation(generation_);
+  msg.mutable_spawned()->set_generation(generation);
   msg.mutable_spawned()->set_pid(*pid);
   Send(msg);
   return Verdict::kOk;

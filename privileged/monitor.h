@@ -99,8 +99,9 @@ class Monitor {
   Service* Lookup(uint32_t id, uint64_t generation, Verdict& why);
   // Policy: may this service get one more child now?
   const char* LimitReached(Service& s);
-  // Forks the service's child on `sock`; `peer` is for the -l log only.
-  Verdict Launch(Service& s, uint32_t id, int sock, const std::string& peer);
+  // Forks the service's child on `sock` and answers the request (id,
+  // generation) with Spawned; `peer` is for the -l log only.
+  Verdict Launch(Service& s, uint32_t id, uint64_t generation, int sock, const std::string& peer);
 
   Verdict Refuse(uint32_t id, uint64_t generation, const char* reason);
   Verdict Violation(const char* what);
@@ -112,6 +113,7 @@ class Monitor {
   Options opts_;
   ParseOptions parse_opts_;
   std::vector<Service> services_;
+  std::vector<uint64_t> previous_serials_;  // the replaced table: id -> serial
   uint64_t generation_ = 0;
   uint64_t next_serial_ = 1;
   std::map<pid_t, Child> children_;

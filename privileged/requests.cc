@@ -115,9 +115,13 @@ Verdict Monitor::Dispatch(wire::Frame& frame) {
   return Violation("request not allowed in this state");
 }
 
-// Step 4: the service id is a row of the current table. A stale generation
-// is a race with a reload, not an attack: refused.
+// Step 4: the service id is a row of the current table, or of the table
+// just replaced if that row's socket was kept (a connection accepted while
+// the new table was on its way is served). Older is a race: refused.
 Service* Monitor::Lookup(uint32_t id, uint64_t generation, Verdict& why) {
+  if (generation + 1 == generation_ && id < previous_serials_.size())
+    for (Service& s : services_)
+      if (s.serial == previous_serials_[id] && s.sock.Valid()) return &s;
   if (generation != generation_) {
     why = Refuse(id, generation, "stale generation");
     return nullptr;
@@ -178,8 +182,9 @@ Verdict Monitor::OnSpawn(const ToMonitor& m, std::vector<UniqueFd>& fds) {
   } else if (!IsConnectionOf(fds[0].Get(), s->conf, peer, bad)) {
     return Violation(bad);
   }
-  if (const char* limit = LimitReached(*s)) return Refuse(m.spawn().service(), generation_, limit);
-  return Launch(*s, m.spawn().service(), fds[0].Get(), peer);
+  if (const char* limit = LimitReached(*s))
+    return Refuse(m.spawn().service(), m.spawn().generation(), limit);
+  return Launch(*s, m.spawn().service(), m.spawn().generation(), fds[0].Get(), peer);
 }
 
 // Readable: an external service that is handed the listening socket itself
@@ -192,12 +197,12 @@ Verdict Monitor::OnReadable(const ToMonitor& m, std::vector<UniqueFd>&) {
   if (s->conf.internal || ListenerAccepts(s->conf))
     return Violation("readable report for a service that takes connections");
   if (const char* limit = LimitReached(*s))
-    return Refuse(m.readable().service(), generation_, limit);
+    return Refuse(m.readable().service(), m.readable().generation(), limit);
   // A wait child expects a blocking socket. A reload from nowait may have
   // left it non-blocking; the listener asking with this generation proves
   // it no longer accepts on it.
   (void)SetNonBlocking(s->sock.Get(), false);
-  return Launch(*s, m.readable().service(), s->sock.Get(), "");
+  return Launch(*s, m.readable().service(), m.readable().generation(), s->sock.Get(), "");
 }
 
 }  // namespace inetd::priv

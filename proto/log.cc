@@ -54,7 +54,15 @@ void LogToSyslog(const char* ident, bool to_stderr, bool debug) {
   g_sink = StderrAndSyslog;
 }
 
-void SetLogStderr(bool on) { g_stderr_on = on && g_stderr >= 0; }
+void SetLogStderr(bool on) {
+  g_stderr_on = on && g_stderr >= 0;
+  // Off for good: let go of the caller's terminal or pipe, so whoever
+  // started a detaching inetd and reads its output is not kept waiting.
+  if (!on && g_stderr > STDERR_FILENO) {
+    close(g_stderr);
+    g_stderr = -1;
+  }
+}
 void SetLogDebug(bool on) { g_debug = on; }
 bool LogDebugEnabled() { return g_debug; }
 
