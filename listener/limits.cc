@@ -97,9 +97,14 @@ PerIpTable::PerIpTable(const Settings& s) : settings_(s) {
   settings_.capacity = std::clamp<uint32_t>(s.capacity, 1, kNone / 2);
   settings_.max_children = std::clamp<uint32_t>(s.max_children, 1, kNone / 2);
   bucket_ms_ = std::max<int64_t>(1, s.window_ms / (kBuckets - 1));
+  newest_ = oldest_ = kNone;
+}
+
+// The fixed tables are made on the first connection a per-IP limit applies
+// to: a daemon configured without per-IP limits never pays their memory.
+void PerIpTable::Allocate() {
   entries_.resize(settings_.capacity);
   heads_.assign(std::bit_ceil(settings_.capacity), kNone);
-  newest_ = oldest_ = kNone;
   kids_.resize(settings_.max_children);
   for (uint32_t i = 0; i < kids_.size(); ++i) kids_[i].next = i + 1 < kids_.size() ? i + 1 : kNone;
   kid_free_ = 0;
@@ -119,6 +124,7 @@ uint32_t PerIpTable::Hash(uint32_t service, const PeerKey& peer) const {
 }
 
 uint32_t PerIpTable::Find(uint32_t service, const PeerKey& peer) const {
+  if (heads_.empty()) return kNone;
   for (uint32_t i = heads_[Hash(service, peer)]; i != kNone; i = entries_[i].next)
     if (entries_[i].service == service && entries_[i].addr == peer) return i;
   return kNone;
@@ -192,6 +198,7 @@ PerIpTable::Verdict PerIpTable::Admit(uint32_t service, const PeerKey& peer, uin
                                       uint32_t per_child, int64_t now, Ticket* ticket) {
   *ticket = kNoTicket;
   if (per_min == 0 && per_child == 0) return Verdict::kOk;  // nothing to remember
+  if (entries_.empty()) Allocate();
   uint32_t i = Find(service, peer);
   if (i == kNone) {
     i = Make(service, peer, now);
@@ -240,6 +247,7 @@ void PerIpTable::Started(Ticket t, pid_t pid) {
 }
 
 void PerIpTable::Exited(pid_t pid) {
+  if (kid_heads_.empty()) return;
   uint32_t h = static_cast<uint32_t>(pid) * 2654435761U & (kid_heads_.size() - 1);
   for (uint32_t* p = &kid_heads_[h]; *p != kNone; p = &kids_[*p].next) {
     uint32_t k = *p;

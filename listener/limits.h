@@ -133,6 +133,7 @@ class PerIpTable {
   size_t MemoryBytes() const;
 
  private:
+  void Allocate();
   struct Entry {
     PeerKey addr;             // 16
     uint32_t service;         // 4

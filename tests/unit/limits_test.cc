@@ -338,6 +338,10 @@ TEST(PerIpTableBound, ChildSlotsAreBounded) {
 TEST(PerIpTableBound, MemoryIsFixedWhateverTheTraffic) {
   PerIpTable::Settings s;  // the daemon's own sizes
   PerIpTable t(s);
+  // Nothing is allocated until a per-IP limit first applies.
+  EXPECT_LT(t.MemoryBytes(), 1024u);
+  PerIpTable::Ticket first;
+  ASSERT_EQ(t.Admit(1, PeerKey{}, 10, 0, kT0, &first), PerIpTable::Verdict::kOk);
   const size_t before = t.MemoryBytes();
   EXPECT_LE(before, s.capacity * PerIpTable::kBytesPerEntry +
                         s.max_children * PerIpTable::kBytesPerChild + 4096);
