@@ -12,11 +12,11 @@ namespace inetd::priv {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: inetd [-dDltwW] [-a address] [-c maximum] [-C rate] [-p pidfile]\n"
-    "             [-R rate] [-s maximum] [-u user] [configuration-file]\n";
+    "usage: inetd [-dDltwW] [-a address] [-c maximum] [-C rate] [-L login.conf]\n"
+    "             [-p pidfile] [-R rate] [-s maximum] [-u user] [configuration-file]\n";
 
 bool Fail(const char* what, const char* value) {
-  fprintf(stderr, "inetd: %s: %s\n%s", what, value, kUsage);
+  (void)fprintf(stderr, "inetd: %s: %s\n%s", what, value, kUsage);
   return false;
 }
 
@@ -33,7 +33,7 @@ bool ParseCommandLine(int argc, char* const argv[], Options& out) {
   optind = 1;
   opterr = 0;
   int ch;
-  while ((ch = getopt(argc, argv, ":dDltwWa:c:C:p:R:s:u:")) != -1) {
+  while ((ch = getopt(argc, argv, ":dDltwWa:c:C:L:p:R:s:u:")) != -1) {
     switch (ch) {
       case 'd': out.debug = true; break;
       case 'D': out.foreground = true; break;
@@ -42,6 +42,7 @@ bool ParseCommandLine(int argc, char* const argv[], Options& out) {
       case 'w': out.wrap_external = true; break;
       case 'W': out.wrap_internal = true; break;
       case 'a': out.bind_address = optarg; break;
+      case 'L': out.login_conf = optarg; break;
       case 'p': out.pidfile = optarg; out.pidfile_given = true; break;
       case 'u':
         if (*optarg == '\0') return Fail("empty user for -u", "");

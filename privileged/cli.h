@@ -24,6 +24,7 @@ struct Options {
   bool pidfile_given = false;
   std::string user = "_inetd";  // -u: the listener's user
   std::string config = "/etc/inetd.conf";
+  std::string login_conf = "/etc/login.conf";  // -L (FreeBSD's path is fixed)
 };
 
 // Parses argv. On a bad flag or value, writes why and the usage line to

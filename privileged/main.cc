@@ -65,6 +65,13 @@ int CheckOnly(const Options& opts) {
   if (!conf) return 1;  // LoadConfig said why
   for (const ConfigError& e : conf->errors) fprintf(stderr, "%s\n", e.ToString().c_str());
   errors += static_cast<int>(conf->errors.size());
+  const spawn::LoginConf classes = spawn::ReadLoginConf(opts.login_conf);
+  for (const ServiceConfig& s : conf->services) {
+    std::string msg;
+    const bool ok = s.internal || ServiceClass(classes, s, msg);
+    if (!msg.empty()) fprintf(stderr, "%s:%d: login-class: %s\n", s.file.c_str(), s.line, msg.c_str());
+    errors += ok ? 0 : 1;
+  }
   printf("%s: %zu services, %d errors\n", opts.config.c_str(), conf->services.size(), errors);
   return errors == 0 ? 0 : 1;
 }

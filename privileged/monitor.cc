@@ -3,6 +3,7 @@
 // kernel; the listener's frames go through Dispatch before anything acts.
 #include "privileged/monitor.h"
 
+#include <pwd.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -55,6 +56,12 @@ int64_t NowMs() {
 
 }  // namespace
 
+std::optional<spawn::LoginClass> ServiceClass(const spawn::LoginConf& classes,
+                                              const ServiceConfig& c, std::string& msg) {
+  const passwd* pw = getpwnam(c.user.c_str());
+  return spawn::ResolveClass(classes, c.login_class, pw != nullptr ? pw : getpwuid(c.uid), msg);
+}
+
 Monitor::Monitor(Options opts) : opts_(std::move(opts)) {
   if (!opts_.bind_address.empty() && !ResolveBindAddress(opts_.bind_address, parse_opts_))
     Die("-a %s: no IPv4 or IPv6 address", opts_.bind_address.c_str());
@@ -64,10 +71,21 @@ bool Monitor::Load() {
   std::optional<Config> conf = LoadConfig(opts_.config, parse_opts_);
   if (!conf) return false;
   for (const ConfigError& e : conf->errors) Log(LOG_ERR, "%s", e.ToString().c_str());
+  const spawn::LoginConf classes = spawn::ReadLoginConf(opts_.login_conf);
 
   std::vector<Service> next;
   for (ServiceConfig& c : conf->services) {
     Service s;
+    // Before the socket: an entry whose class cannot be applied is skipped.
+    if (!c.internal) {
+      std::string msg;
+      std::optional<spawn::LoginClass> login = ServiceClass(classes, c, msg);
+      if (!msg.empty())
+        Log(login ? LOG_WARNING : LOG_ERR, "%s:%d: login-class: %s%s", c.file.c_str(), c.line,
+            msg.c_str(), login ? "" : "; entry skipped");
+      if (!login) continue;
+      s.login = std::move(*login);
+    }
     // tcpmux/NAME entries have no socket: the tcpmux built-in's connections
     // reach them after its handshake.
     if (c.tcpmux) {
@@ -169,14 +187,16 @@ void Monitor::SendConfig() {
 
 // Step 7: act from the monitor's own table only.
 Verdict Monitor::Launch(Service& s, uint32_t id, uint64_t generation, int sock,
-                        const std::string& peer) {
+                        const std::string& peer, std::vector<std::string> env) {
   spawn::Plan plan;
   plan.path = s.conf.program;
   plan.argv = s.conf.argv;
-  plan.env = {"PATH=/usr/bin:/bin:/usr/sbin:/sbin"};
+  plan.env = std::move(env);  // first: getenv finds these, whatever the class sets
+  plan.env.insert(plan.env.end(), s.login.env.begin(), s.login.env.end());
   plan.uid = s.conf.uid;
   plan.gid = s.conf.gid;
   plan.groups = s.conf.groups;
+  plan.login = s.login;
   plan.sock = sock;
   Result<pid_t> pid = spawn::Spawn(plan);
   if (!pid) {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "privileged/config.h"
 #include "proto/channel.h"
 #include "proto/fd.h"
+#include "spawner/login_class.h"
 
 namespace inetd::wire {
 class ToMonitor;
@@ -27,9 +29,16 @@ constexpr int kMaxChildrenTotal = 4096;
 // Hello.version the monitor speaks.
 constexpr uint32_t kProtocolVersion = 1;
 
+// The login class of an external entry, resolved for its user (whose home
+// and name replace ~ and $). nullopt, with why in `msg`, if the entry must be
+// skipped; warnings go to `msg` too.
+std::optional<spawn::LoginClass> ServiceClass(const spawn::LoginConf& classes,
+                                              const ServiceConfig& c, std::string& msg);
+
 // One row of the running table.
 struct Service {
   ServiceConfig conf;
+  spawn::LoginClass login;  // external services: resolved at load
   UniqueFd sock;          // the monitor's own copy of the listening socket
   int max_child = 0;      // effective limit, 0 = unlimited
   int children = 0;       // running now
@@ -101,7 +110,9 @@ class Monitor {
   const char* LimitReached(Service& s);
   // Forks the service's child on `sock` and answers the request (id,
   // generation) with Spawned; `peer` is for the -l log only.
-  Verdict Launch(Service& s, uint32_t id, uint64_t generation, int sock, const std::string& peer);
+  // `env` describes the connection to the service (before the class's).
+  Verdict Launch(Service& s, uint32_t id, uint64_t generation, int sock, const std::string& peer,
+                 std::vector<std::string> env = {});
 
   Verdict Refuse(uint32_t id, uint64_t generation, const char* reason);
   Verdict Violation(const char* what);

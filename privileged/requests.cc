@@ -73,10 +73,30 @@ bool SameLocalEnd(const sockaddr_storage& a, const sockaddr_storage& b) {
           IN6_ARE_ADDR_EQUAL(&reinterpret_cast<const sockaddr_in6&>(a).sin6_addr, &want));
 }
 
+// An IPv4 or IPv6 address (a mapped IPv4 one as IPv4) and its port, as text.
+bool HostPort(const sockaddr_storage& a, std::string& host, std::string& port) {
+  const auto& in = reinterpret_cast<const sockaddr_in&>(a);
+  const auto& in6 = reinterpret_cast<const sockaddr_in6&>(a);
+  char text[INET6_ADDRSTRLEN] = "";
+  if (a.ss_family == AF_INET)
+    inet_ntop(AF_INET, &in.sin_addr, text, sizeof text);
+  else if (a.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&in6.sin6_addr))
+    inet_ntop(AF_INET, &in6.sin6_addr.s6_addr[12], text, sizeof text);
+  else if (a.ss_family == AF_INET6)
+    inet_ntop(AF_INET6, &in6.sin6_addr, text, sizeof text);
+  else
+    return false;
+  host = text;
+  port = std::to_string(ntohs(a.ss_family == AF_INET ? in.sin_port : in6.sin6_port));
+  return true;
+}
+
 // Facts from the kernel, not the message: `fd` is a connected socket of
 // the service's domain, type and protocol, accepted on the service's port.
-// Returns the peer address for logging, or nullptr with `why`.
-bool IsConnectionOf(int fd, const ServiceConfig& conf, std::string& peer, const char*& why) {
+// Gives the peer address for logging and, for TCP, the service's view of
+// both ends (ucspi-tcp's and systemd's names); or false with `why`.
+bool IsConnectionOf(int fd, const ServiceConfig& conf, std::string& peer,
+                    std::vector<std::string>& env, const char*& why) {
   struct stat st {};
   if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode)) return why = "fd is not a socket", false;
   if (SockOpt(fd, SO_DOMAIN) != conf.family) return why = "socket of the wrong family", false;
@@ -91,12 +111,12 @@ bool IsConnectionOf(int fd, const ServiceConfig& conf, std::string& peer, const 
     return why = "socket not accepted on this service's port", false;
   if (getpeername(fd, reinterpret_cast<sockaddr*>(&remote), &rlen) < 0)
     return why = "socket is not connected", false;
-  char text[INET6_ADDRSTRLEN] = "unix";
-  if (remote.ss_family == AF_INET)
-    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in&>(remote).sin_addr, text, sizeof text);
-  else if (remote.ss_family == AF_INET6)
-    inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6&>(remote).sin6_addr, text, sizeof text);
-  peer = text;
+  std::string rport, lhost, lport;
+  peer = "unix";
+  if (HostPort(remote, peer, rport) && HostPort(local, lhost, lport) && conf.ipproto == IPPROTO_TCP)
+    env = {"PROTO=TCP",          "TCPREMOTEIP=" + peer,  "TCPREMOTEPORT=" + rport,
+           "TCPLOCALIP=" + lhost, "TCPLOCALPORT=" + lport, "REMOTE_ADDR=" + peer,
+           "REMOTE_PORT=" + rport};
   return true;
 }
 
@@ -171,20 +191,23 @@ Verdict Monitor::OnSpawn(const ToMonitor& m, std::vector<UniqueFd>& fds) {
   if (s->conf.internal || !ListenerAccepts(s->conf))
     return Violation("spawn request for a service that takes no connection");
   std::string peer;
+  std::vector<std::string> env;
   const char* bad = nullptr;
   if (s->conf.tcpmux) {
     // A tcpmux/NAME service: the connection came through a tcpmux socket.
     bool via_tcpmux = false;
     for (const Service& mux : services_)
       via_tcpmux = via_tcpmux ||
-                   (mux.conf.builtin == "tcpmux" && IsConnectionOf(fds[0].Get(), mux.conf, peer, bad));
+                   (mux.conf.builtin == "tcpmux" &&
+                    IsConnectionOf(fds[0].Get(), mux.conf, peer, env, bad));
     if (!via_tcpmux) return Violation("tcpmux service without a tcpmux connection");
-  } else if (!IsConnectionOf(fds[0].Get(), s->conf, peer, bad)) {
+  } else if (!IsConnectionOf(fds[0].Get(), s->conf, peer, env, bad)) {
     return Violation(bad);
   }
   if (const char* limit = LimitReached(*s))
     return Refuse(m.spawn().service(), m.spawn().generation(), limit);
-  return Launch(*s, m.spawn().service(), m.spawn().generation(), fds[0].Get(), peer);
+  return Launch(*s, m.spawn().service(), m.spawn().generation(), fds[0].Get(), peer,
+                std::move(env));
 }
 
 // Readable: an external service that is handed the listening socket itself

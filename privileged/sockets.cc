@@ -71,8 +71,10 @@ bool IsServiceSocket(int fd, const ServiceConfig& s) {
 void TakeActivatedSockets() {
   const char* pid = getenv("LISTEN_PID");
   const char* fds = getenv("LISTEN_FDS");
-  if (pid != nullptr && fds != nullptr && atol(pid) == getpid()) {
-    long n = atol(fds);
+  // Read as atol would (leading digits, the rest ignored), without its
+  // undefined behaviour on overflow: strtol saturates.
+  if (pid != nullptr && fds != nullptr && strtol(pid, nullptr, 10) == getpid()) {
+    long n = strtol(fds, nullptr, 10);
     for (long i = 0; i < n && i < 1024; ++i) {
       int fd = 3 + static_cast<int>(i);
       fcntl(fd, F_SETFD, FD_CLOEXEC);

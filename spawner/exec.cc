@@ -1,6 +1,7 @@
 // The monitor's child between fork and exec: runs as root until setuid.
 // It trusts only the Plan, which the monitor built from its own table.
-// Order: signals, session, fds, groups, gid, uid, proof of the drop, exec.
+// Order: signals, session, fds, login class (limits, priority, umask),
+// groups, gid, uid, proof of the drop, exec.
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
@@ -32,6 +33,11 @@ namespace {
   // failure below can still be logged through the monitor's log fds.
   if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) Fail(plan, "close_range");
 
+  // While still root: limits may go up, the nice value down.
+  if (Result<void> r = Apply(plan.login); !r) {
+    errno = r.error().code;
+    Fail(plan, r.error().what);
+  }
   if (setgroups(plan.groups.size(), plan.groups.data()) < 0) Fail(plan, "setgroups");
   if (setgid(plan.gid) < 0) Fail(plan, "setgid");
   if (setuid(plan.uid) < 0) Fail(plan, "setuid");

@@ -9,16 +9,18 @@
 #include <vector>
 
 #include "proto/result.h"
+#include "spawner/login_class.h"
 
 namespace inetd::spawn {
 
 struct Plan {
   std::string path;                // absolute path of the program
   std::vector<std::string> argv;   // exactly inetd.conf's arguments
-  std::vector<std::string> env;    // "NAME=value" entries
+  std::vector<std::string> env;    // "NAME=value": the connection's, then the class's
   uid_t uid = 0;
   gid_t gid = 0;
   std::vector<gid_t> groups;       // supplementary groups (initgroups' list)
+  LoginClass login;                // limits, priority and umask, applied as root
   int sock = -1;                   // put on fds 0, 1 and 2
 };
 

@@ -34,6 +34,13 @@ TEST(Cli, FreeBSDDefaults) {
   EXPECT_EQ(o.user, "_inetd");
   EXPECT_EQ(o.config, "/etc/inetd.conf");
   EXPECT_EQ(PidfilePath(o), "/var/run/inetd.pid");
+  EXPECT_EQ(o.login_conf, "/etc/login.conf");
+}
+
+TEST(Cli, LoginConfPath) {
+  Options o;
+  ASSERT_TRUE(Parse({"-L", "/tmp/login.conf"}, o));
+  EXPECT_EQ(o.login_conf, "/tmp/login.conf");
 }
 
 TEST(Cli, EveryFlag) {
