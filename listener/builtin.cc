@@ -25,6 +25,7 @@ constexpr Builtin kBuiltins[] = {
     {"daytime", NewDaytimeConn, DaytimeDgram},  // RFC 867
     {"time", NewTimeConn, TimeDgram},           // RFC 868
     {"tcpmux", NewTcpmuxConn, nullptr},         // RFC 1078
+    {"auth", nullptr, nullptr, NewAuthConn, ConfigureAuth},  // RFC 1413
 };
 
 time_t SystemClock() { return time(nullptr); }  // vDSO: no system call
@@ -87,7 +88,8 @@ void LogRefusal(DropLog& log, const Datagram& d, Refusal why) {
     return;
   }
   char more[48] = "";
-  if (log.suppressed > 0) snprintf(more, sizeof more, " (%u more suppressed)", log.suppressed);
+  if (log.suppressed > 0)
+    (void)snprintf(more, sizeof more, " (%u more suppressed)", log.suppressed);
   log.logged = true;
   log.last = now;
   log.suppressed = 0;
@@ -112,6 +114,13 @@ const Builtin* FindBuiltin(std::string_view name) {
     if (b.name == name) return &b;
   return nullptr;
 }
+
+void ConfigureBuiltins(const wire::Config& config) {
+  for (const Builtin& b : kBuiltins)
+    if (b.configure != nullptr) b.configure(config);
+}
+
+void PrepareBuiltins() { PrepareAuth(); }
 
 void SetBuiltinClock(Clock clock) { g_clock = clock != nullptr ? clock : SystemClock; }
 time_t BuiltinNow() { return g_clock(); }

@@ -14,6 +14,11 @@
 
 #include "proto/fd.h"
 
+namespace inetd::wire {
+class Config;
+class Service;
+}  // namespace inetd::wire
+
 namespace inetd::listener {
 
 // Per-connection limits every stream built-in obeys.
@@ -52,6 +57,12 @@ class Conn {
 };
 
 using StreamFactory = std::unique_ptr<Conn> (*)(UniqueFd fd);
+// A stream built-in that takes inetd.conf arguments (auth): made with its
+// service's row, whose builtin_args hold them.
+using ConfiguredFactory = std::unique_ptr<Conn> (*)(UniqueFd fd, const wire::Service& conf);
+// Called with every new table, before any connection of it is made: checks
+// the arguments once per configuration and logs what is wrong with them.
+using ConfigureHook = void (*)(const wire::Config& config);
 
 // Reads one datagram from `fd` (non-blocking) and answers it if the
 // service answers. Must not block; drops what it cannot send at once.
@@ -63,11 +74,20 @@ struct Builtin {
   std::string_view name;   // as in /etc/services: echo, discard, chargen ...
   StreamFactory stream;    // nullptr if no stream form
   DgramHandler dgram;      // nullptr if no dgram form
+  ConfiguredFactory configured = nullptr;  // used instead of `stream` when set
+  ConfigureHook configure = nullptr;
 };
 
 // The built-in named `name`, or nullptr. The monitor uses the same list of
 // names to validate inetd.conf (BuiltinNames()).
 const Builtin* FindBuiltin(std::string_view name);
+
+// Runs every built-in's ConfigureHook on a new table (Loop::Apply).
+void ConfigureBuiltins(const wire::Config& config);
+// What the built-ins need from system calls the sandbox forbids, done once
+// before the seccomp filter is loaded (main.cc): auth's sock_diag netlink
+// socket, the system's name and a random seed.
+void PrepareBuiltins();
 
 // tcpmux (RFC 1078): the services it may hand a connection to, the
 // tcpmux/NAME entries of the current table. The loop sets it on every Config.

@@ -31,6 +31,10 @@ bool DaytimeDgram(int fd);
 std::unique_ptr<Conn> NewTimeConn(UniqueFd fd);
 bool TimeDgram(int fd);
 std::unique_ptr<Conn> NewTcpmuxConn(UniqueFd fd);
+// builtin_auth.cc: RFC 1413, with FreeBSD's options from inetd.conf.
+std::unique_ptr<Conn> NewAuthConn(UniqueFd fd, const wire::Service& conf);
+void ConfigureAuth(const wire::Config& config);
+void PrepareAuth();
 
 // Fairness: at most this many reads or writes per OnEvent, so one busy
 // connection cannot hold the loop (the loop is level-triggered and comes back).

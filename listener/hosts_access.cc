@@ -130,9 +130,11 @@ std::string Subject(std::string_view s) {
 class HostsMatcher {
  public:
   HostsMatcher(const HostsPolicy& p, const HostsRequest& r)
-      : p_(p), r_(r), client_(&r.client, kNeedClientName), server_(&r.server, kNeedServerName) {
-    daemon_ = r.daemon.empty() ? std::string("unknown") : Subject(r.daemon);
-  }
+      : p_(p),
+        r_(r),
+        client_(&r.client, kNeedClientName),
+        server_(&r.server, kNeedServerName),
+        daemon_(r.daemon.empty() ? std::string("unknown") : Subject(r.daemon)) {}
 
   HostsVerdict Run();
 
@@ -161,7 +163,7 @@ class HostsMatcher {
   bool V6Match(const HostPat& h, const Side& s) const;
   Tri EvalToken(const Token& t, bool daemons);
   Tri EvalHost(const HostPat& h, Side& s);
-  const std::string& Addr(Side& s);
+  static const std::string& Addr(Side& s);
   // nullptr when the name is not looked up yet (need_ is then set).
   const std::string* Name(Side& s);
   // Whether daemon pattern strs_[i] matches this request's daemon, each
@@ -172,7 +174,7 @@ class HostsMatcher {
     if (c == 0) c = StrMatch(p_.strs_[i], daemon_) ? 2 : 1;
     return c == 2;
   }
-  bool NameKnown(const std::string& n) const { return n != "unknown" && n != "paranoid"; }
+  static bool NameKnown(const std::string& n) { return n != "unknown" && n != "paranoid"; }
 
   const HostsPolicy& p_;
   const HostsRequest& r_;
@@ -217,6 +219,7 @@ const std::string* HostsMatcher::Name(Side& s) {
   return &s.name;
 }
 
+// NOLINTNEXTLINE(misc-no-recursion): one level only, a flattened list holds no kList
 HostsMatcher::Tri HostsMatcher::EvalHost(const HostPat& h, Side& s) {
   const HostAddr& a = s.e->addr;
   switch (h.kind) {
@@ -369,6 +372,7 @@ HostsVerdict HostsMatcher::Run() {
     const HostsRule& rule = p_.rules_[i];
     v.rule = &rule;
     v.kind = rule.table == HostsTable::kAllow ? HostsVerdict::Kind::kAllow : HostsVerdict::Kind::kDeny;
+    // NOLINTNEXTLINE(bugprone-branch-clone): the order decides; bad options deny even with allow
     if (rule.bad_options) {
       v.kind = HostsVerdict::Kind::kDeny;
     } else if (rule.HasOption(HostsOptionKind::kAllow)) {

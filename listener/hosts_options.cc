@@ -293,7 +293,7 @@ std::optional<std::string> ExpandPercent(std::string_view text, const HostsReque
         case 'c': {
           e = HostInfo(req.client);
           if (req.user_state == Lookup::kFound && !req.user.empty() && !EqualsNoCase(SanitizeName(req.user), "unknown"))
-            e = std::string(req.user) + "@" + e;
+            e.insert(0, 1, '@').insert(0, req.user);  // user@host
           break;
         }
         case 'd': e = req.daemon.empty() ? "unknown" : std::string(req.daemon); break;

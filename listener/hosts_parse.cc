@@ -11,6 +11,7 @@
 // `[ipv6]/0` is, wildcards win over `.suffix` and `prefix.`, and so on.
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -73,6 +74,7 @@ size_t SplitAt(std::string_view s, char delim) {
 
 // Calls f(token) for each token of `s` separated by any of `seps`.
 template <typename F>
+// NOLINTNEXTLINE(misc-no-recursion): lists nest at most kHostsMaxListDepth deep
 void ForEachToken(std::string_view s, std::string_view seps, F f) {
   size_t i = 0;
   while (true) {
@@ -210,7 +212,7 @@ class HostsCompiler {
     p_->errors_.push_back(HostsError{std::string(path_), line, std::move(msg)});
   }
   void ParseRule(std::string_view content, int first, int last, HostsTable table);
-  void Broken(int line, HostsTable table, std::string msg);
+  void Broken(int line, HostsTable table, const std::string& msg);
   List CompileList(std::string_view text, bool daemons);
   bool SimpleDaemons(List l) const {
     if (l.end - l.begin != 1) return false;
@@ -241,7 +243,7 @@ class HostsCompiler {
     StrPat p = CompileStr(tok);
     auto it = str_index_.find(p.text);
     if (it != str_index_.end()) return it->second;
-    uint32_t i = static_cast<uint32_t>(p_->strs_.size());
+    auto i = static_cast<uint32_t>(p_->strs_.size());
     str_index_.emplace(p.text, i);
     p_->strs_.push_back(std::move(p));
     return i;
@@ -253,8 +255,8 @@ class HostsCompiler {
       n.hi = (n.hi << 8) | a[i];
       n.lo = (n.lo << 8) | a[i + 8];
     }
-    n.mask_hi = prefix >= 64 ? ~0ull : prefix <= 0 ? 0 : ~0ull << (64 - prefix);
-    n.mask_lo = prefix >= 128 ? ~0ull : prefix <= 64 ? 0 : ~0ull << (128 - prefix);
+    n.mask_hi = prefix >= 64 ? ~0ULL : prefix <= 0 ? 0 : ~0ULL << (64 - prefix);
+    n.mask_lo = prefix >= 128 ? ~0ULL : prefix <= 64 ? 0 : ~0ULL << (128 - prefix);
     n.hi &= n.mask_hi;
     n.lo &= n.mask_lo;
     p_->v6_.push_back(n);
@@ -264,7 +266,7 @@ class HostsCompiler {
   HostPat CompileMask(std::string_view net, std::string_view mask);
   uint32_t AddList(std::string_view path, bool server, int depth);
   void FlattenList(std::string_view path, bool server, int depth, std::vector<HostPat>* out);
-  uint8_t NameNeed(bool server) const { return server ? kNeedServerName : kNeedClientName; }
+  static uint8_t NameNeed(bool server) { return server ? kNeedServerName : kNeedClientName; }
 
   HostsPolicy* p_;
   const HostsLists& lists_in_;
@@ -325,7 +327,7 @@ void HostsCompiler::ReadFile(const HostsText& f, HostsTable table) {
   }
 }
 
-void HostsCompiler::Broken(int line, HostsTable table, std::string msg) {
+void HostsCompiler::Broken(int line, HostsTable table, const std::string& msg) {
   // Debian's libwrap, at a line it cannot read whole, ignores the rest of
   // the file and answers "error" for it: hosts.allow then grants nothing
   // more, hosts.deny denies whatever no earlier rule matched. A sentinel
@@ -417,7 +419,7 @@ List HostsCompiler::CompileList(std::string_view text, bool daemons) {
       t.host = CompileHost(tok, false, 0);
     }
     if (t.has_str) t.str_kind = p_->strs_[t.str].kind;
-    p_->tokens_.push_back(std::move(t));
+    p_->tokens_.push_back(t);  // trivially copyable
     seg.end = static_cast<uint32_t>(p_->tokens_.size());
   });
   p_->segments_.push_back(seg);
@@ -425,6 +427,7 @@ List HostsCompiler::CompileList(std::string_view text, bool daemons) {
   return l;
 }
 
+// NOLINTNEXTLINE(misc-no-recursion): lists nest at most kHostsMaxListDepth deep
 HostPat HostsCompiler::CompileHost(std::string_view tok, bool server, int depth) {
   // libwrap's host_match, in its order.
   HostPat h;
@@ -533,6 +536,7 @@ HostPat HostsCompiler::CompileMask(std::string_view net, std::string_view mask) 
   return h;
 }
 
+// NOLINTNEXTLINE(misc-no-recursion): lists nest at most kHostsMaxListDepth deep
 uint32_t HostsCompiler::AddList(std::string_view path, bool server, int depth) {
   // Lists are compiled per side because their patterns add to the needs of
   // that side; the cache key carries the side.
@@ -542,12 +546,13 @@ uint32_t HostsCompiler::AddList(std::string_view path, bool server, int depth) {
   HostList l;
   l.path = std::string(path);
   FlattenList(path, server, depth, &l.patterns);
-  uint32_t i = static_cast<uint32_t>(p_->lists_.size());
+  auto i = static_cast<uint32_t>(p_->lists_.size());
   p_->lists_.push_back(std::move(l));
   list_index_.emplace(std::move(key), i);
   return i;
 }
 
+// NOLINTNEXTLINE(misc-no-recursion): lists nest at most kHostsMaxListDepth deep
 void HostsCompiler::FlattenList(std::string_view path, bool server, int depth, std::vector<HostPat>* out) {
   // A list naming lists is flattened: "any pattern matches" over nested
   // sequences is the same as over the concatenation, in the same order, so
@@ -564,6 +569,7 @@ void HostsCompiler::FlattenList(std::string_view path, bool server, int depth, s
   }
   if (!it->second) return;  // does not exist: matches nothing
   std::string_view text = *it->second;
+  // NOLINTNEXTLINE(misc-no-recursion): lists nest at most kHostsMaxListDepth deep
   ForEachToken(text, kListFileSpace, [&](std::string_view tok) {
     // Every token counts, lists named included: "/a /a /a ..." nested eight
     // deep must not take forever either.
@@ -600,9 +606,7 @@ std::string HostsError::ToString() const {
 }
 
 bool HostsRule::HasOption(HostsOptionKind k) const {
-  for (const HostsOption& o : options)
-    if (o.kind == k) return true;
-  return false;
+  return std::ranges::any_of(options, [k](const HostsOption& o) { return o.kind == k; });
 }
 
 }  // namespace inetd::listener

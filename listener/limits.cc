@@ -72,7 +72,7 @@ PeerText TextOf(const sockaddr_storage& peer) {
     else
       inet_ntop(AF_INET6, &a, t.text, sizeof t.text);
   } else if (peer.ss_family == AF_UNIX) {
-    snprintf(t.text, sizeof t.text, "unix");
+    (void)snprintf(t.text, sizeof t.text, "unix");
   }
   return t;
 }
@@ -177,7 +177,7 @@ uint32_t PerIpTable::Make(uint32_t service, const PeerKey& peer, int64_t now) {
 }
 
 // Counts one connection now; returns the connections of the window.
-uint32_t PerIpTable::CountRecent(Entry& e, int64_t now) {
+uint32_t PerIpTable::CountRecent(Entry& e, int64_t now) const {
   uint32_t tick = static_cast<uint32_t>(std::max<int64_t>(now, 0) / bucket_ms_);
   uint32_t gap = tick - e.tick;
   if (gap != 0 && gap < (1U << 31)) {  // forward; a clock going back counts as now
@@ -240,7 +240,8 @@ void PerIpTable::Started(Ticket t, pid_t pid) {
   }
   uint32_t k = kid_free_;
   kid_free_ = kids_[k].next;
-  uint32_t h = static_cast<uint32_t>(pid) * 2654435761U & (kid_heads_.size() - 1);
+  uint32_t h = (static_cast<uint32_t>(pid) * 2654435761U) &
+             static_cast<uint32_t>(kid_heads_.size() - 1);
   kids_[k] = Child{pid, t, kid_heads_[h]};
   kid_heads_[h] = k;
   ++children_used_;
@@ -248,7 +249,8 @@ void PerIpTable::Started(Ticket t, pid_t pid) {
 
 void PerIpTable::Exited(pid_t pid) {
   if (kid_heads_.empty()) return;
-  uint32_t h = static_cast<uint32_t>(pid) * 2654435761U & (kid_heads_.size() - 1);
+  uint32_t h = (static_cast<uint32_t>(pid) * 2654435761U) &
+             static_cast<uint32_t>(kid_heads_.size() - 1);
   for (uint32_t* p = &kid_heads_[h]; *p != kNone; p = &kids_[*p].next) {
     uint32_t k = *p;
     if (kids_[k].pid != pid) continue;
@@ -269,6 +271,7 @@ int PerIpTable::ChildrenOf(uint32_t service, const PeerKey& peer) const {
 
 std::array<uint64_t, 2> RandomHashKey() {
   std::array<uint64_t, 2> seed{};
+  // NOLINTNEXTLINE(performance-no-int-to-ptr): AT_RANDOM's value is an address (ELF ABI)
   if (const void* r = reinterpret_cast<const void*>(getauxval(AT_RANDOM)))
     memcpy(seed.data(), r, sizeof seed);
   // The stack's address adds ASLR's entropy should AT_RANDOM be missing.
@@ -286,20 +289,19 @@ std::string RefusalMessage(PerIpTable::Verdict v, std::string_view service,
   int sl = static_cast<int>(std::min<size_t>(service.size(), 200));
   int pl = static_cast<int>(std::min<size_t>(peer.size(), 100));
   switch (v) {
-    case PerIpTable::Verdict::kOk:
-      return {};
+    case PerIpTable::Verdict::kOk: return {};
     case PerIpTable::Verdict::kRate:
-      snprintf(line, sizeof line, "%.*s from %.*s exceeded counts/min (limit %u/min)", sl,
-               service.data(), pl, peer.data(), limit);
+      (void)snprintf(line, sizeof line, "%.*s from %.*s exceeded counts/min (limit %u/min)", sl,
+                     service.data(), pl, peer.data(), limit);
       break;
     case PerIpTable::Verdict::kChildren:
-      snprintf(line, sizeof line, "%.*s from %.*s exceeded counts (limit %u)", sl, service.data(),
-               pl, peer.data(), limit);
+      (void)snprintf(line, sizeof line, "%.*s from %.*s exceeded counts (limit %u)", sl,
+                     service.data(), pl, peer.data(), limit);
       break;
     case PerIpTable::Verdict::kTableFull:
-      snprintf(line, sizeof line,
-               "%.*s from %.*s refused: per-IP table full (every slot holds a running child)",
-               sl, service.data(), pl, peer.data());
+      (void)snprintf(line, sizeof line,
+                     "%.*s from %.*s refused: per-IP table full (every slot holds a running child)",
+                     sl, service.data(), pl, peer.data());
       break;
   }
   return line;
@@ -307,9 +309,9 @@ std::string RefusalMessage(PerIpTable::Verdict v, std::string_view service,
 
 std::string LoopingMessage(std::string_view service, std::string_view proto) {
   char line[512];
-  snprintf(line, sizeof line, "%.*s/%.*s server failing (looping), service terminated",
-           static_cast<int>(std::min<size_t>(service.size(), 200)), service.data(),
-           static_cast<int>(std::min<size_t>(proto.size(), 50)), proto.data());
+  (void)snprintf(line, sizeof line, "%.*s/%.*s server failing (looping), service terminated",
+                 static_cast<int>(std::min<size_t>(service.size(), 200)), service.data(),
+                 static_cast<int>(std::min<size_t>(proto.size(), 50)), proto.data());
   return line;
 }
 

@@ -157,7 +157,7 @@ class PerIpTable {
   void Unhash(uint32_t i);
   void LruUnlink(uint32_t i);
   void LruPushNewest(uint32_t i);
-  uint32_t CountRecent(Entry& e, int64_t now);
+  uint32_t CountRecent(Entry& e, int64_t now) const;
   void Release(uint32_t i);
 
   Settings settings_;
@@ -168,7 +168,7 @@ class PerIpTable {
   uint32_t newest_, oldest_;     // the LRU list of entries without children
   std::vector<Child> kids_;
   std::vector<uint32_t> kid_heads_;
-  uint32_t kid_free_;
+  uint32_t kid_free_ = UINT32_MAX;  // kNone until Allocate() makes the free list
   uint32_t children_used_ = 0;   // started children in kids_
   uint32_t reserved_ = 0;        // tickets not yet Started or Cancelled
   uint64_t evictions_ = 0;

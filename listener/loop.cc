@@ -121,6 +121,7 @@ void Loop::Apply(const wire::Config& c, std::vector<UniqueFd>& fds) {
   generation_ = c.generation();
   options_ = c.options();
   SetLogDebug(options_.debug());
+  ConfigureBuiltins(c);
   svcs_.resize(c.services_size());
   std::vector<TcpmuxEntry> tcpmux;
   size_t next_fd = 0;
@@ -359,7 +360,9 @@ void Loop::AcceptInternal(Svc& s) {
     if (options_.log_connections())
       Log(LOG_INFO, "%s/%s from %s", s.conf.name().c_str(), s.conf.proto().c_str(),
           TextOf(peer).text);
-    std::unique_ptr<Conn> conn = s.builtin->stream(std::move(c));
+    std::unique_ptr<Conn> conn = s.builtin->configured != nullptr
+                                     ? s.builtin->configured(std::move(c), s.conf)
+                                     : s.builtin->stream(std::move(c));
     if (!conn || !conn->OnStart()) continue;
     int64_t now = NowMs();
     uint64_t key = kConnTag | next_conn_++;
@@ -381,7 +384,7 @@ void Loop::OnService(uint32_t id) {
     if (s.conf.type() == wire::DGRAM) {
       for (int i = 0; i < kAcceptsPerTurn && s.builtin->dgram(s.sock.Get()); ++i) {
       }
-    } else if (s.builtin->stream != nullptr) {
+    } else if (s.builtin->stream != nullptr || s.builtin->configured != nullptr) {
       AcceptInternal(s);
     }
   } else if (s.accepts) {

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <unistd.h>
 
+#include "listener/builtin.h"
 #include "listener/loop.h"
 #include "listener/policy.h"
 #include "proto/channel.h"
@@ -46,6 +47,9 @@ int main() {
     inetd::Log(LOG_CRIT, "epoll_create1: %s", strerrordesc_np(errno));
     return 1;
   }
+  // auth's netlink socket is opened here, as this unprivileged user: the
+  // filter allows no socket() (listener/policy.cc).
+  inetd::listener::PrepareBuiltins();
   if (!inetd::listener::InstallListenerPolicy()) {
     inetd::Log(LOG_CRIT, "cannot load the seccomp filter");
     return 1;

@@ -4,6 +4,7 @@
 #include "privileged/monitor.h"
 
 #include <pwd.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -52,6 +53,31 @@ int64_t NowMs() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+// The auth built-in names the owner of a connection, and the sandboxed
+// listener has no passwd file and no NSS: it gets the uid -> name pairs of
+// the passwd database, read here at each configuration, and answers a uid
+// it lacks with its number. User names are readable by every local user;
+// they go to the listener only when an auth service is configured. Bounded
+// to half a frame; NSS back ends that do not enumerate (sssd's default)
+// give only the local users.
+void AddUserNames(wire::Config& c) {
+  constexpr size_t kMaxBytes = wire::kMaxFrame / 2;
+  size_t bytes = 0;
+  setpwent();
+  while (const passwd* pw = getpwent()) {
+    bytes += strlen(pw->pw_name) + 16;
+    if (bytes > kMaxBytes) {
+      Log(LOG_WARNING, "auth: %d user names sent to the listener; the other users are answered "
+          "by number", c.users_size());
+      break;
+    }
+    wire::User* u = c.add_users();
+    u->set_uid(pw->pw_uid);
+    u->set_name(pw->pw_name);
+  }
+  endpwent();
 }
 
 }  // namespace
@@ -177,11 +203,18 @@ void Monitor::SendConfig() {
     w->set_per_ip_child(s.conf.per_ip_child >= 0 ? s.conf.per_ip_child : opts_.per_ip_child);
     w->set_daemon(DaemonName(s.conf));
     w->set_running(s.children);
+    if (s.conf.internal)  // a built-in's options; external programs' stay here
+      for (const std::string& a : s.conf.argv) w->add_builtin_args(a);
     w->set_serial(s.serial);
     w->set_tcpmux(s.conf.tcpmux);
     w->set_tcpmux_plus(s.conf.tcpmux_plus);
     if (!s.conf.tcpmux) fds.push_back(s.sock.Get());
   }
+  for (const Service& s : services_)
+    if (s.conf.builtin == "auth") {
+      AddUserNames(*c);
+      break;
+    }
   Send(msg, fds);
 }
 

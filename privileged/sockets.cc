@@ -108,6 +108,7 @@ Result<UniqueFd> BindService(const ServiceConfig& s) {
     if (!passed.Valid() || !IsServiceSocket(passed.Get(), s)) continue;
     if (auto r = SetNonBlocking(passed.Get(), ListenerAccepts(s)); !r) return r.error();
     Log(LOG_INFO, "%s: using the socket passed by the init system", ServiceLabel(s).c_str());
+    // cppcheck-suppress returnStdMoveLocal ; `passed` is a reference into g_activated
     return std::move(passed);
   }
   int type = SockTypeOf(s.type) | SOCK_CLOEXEC | (ListenerAccepts(s) ? SOCK_NONBLOCK : 0);

@@ -66,6 +66,7 @@ void SetLogStderr(bool on) {
 void SetLogDebug(bool on) { g_debug = on; }
 bool LogDebugEnabled() { return g_debug; }
 
+// NOLINTNEXTLINE(cert-dcl50-cpp): printf-style, checked by -Wformat (see log.h)
 void Log(int priority, const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
@@ -73,6 +74,7 @@ void Log(int priority, const char* fmt, ...) {
   va_end(ap);
 }
 
+// NOLINTNEXTLINE(cert-dcl50-cpp): printf-style, checked by -Wformat (see log.h)
 void Die(const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
@@ -81,6 +83,7 @@ void Die(const char* fmt, ...) {
   _exit(EXIT_FAILURE);
 }
 
+// NOLINTNEXTLINE(cert-dcl50-cpp): printf-style, checked by -Wformat (see log.h)
 void Bug(const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

@@ -17,8 +17,9 @@ struct Error {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T v) : value_(std::move(v)) {}  // NOLINT: implicit like std::expected
-  Result(Error e) : error_(e) {}         // NOLINT
+  // Implicit, like std::expected's: `return value;` and `return Error{...};`.
+  Result(T v) : value_(std::move(v)) {}  // NOLINT(google-explicit-constructor)
+  Result(Error e) : error_(e) {}         // NOLINT(google-explicit-constructor)
   bool has_value() const { return value_.has_value(); }
   explicit operator bool() const { return has_value(); }
   T& operator*() { return *value_; }
@@ -36,7 +37,7 @@ template <>
 class [[nodiscard]] Result<void> {
  public:
   Result() = default;
-  Result(Error e) : ok_(false), error_(e) {}  // NOLINT
+  Result(Error e) : ok_(false), error_(e) {}  // NOLINT(google-explicit-constructor)
   bool has_value() const { return ok_; }
   explicit operator bool() const { return ok_; }
   const Error& error() const { return error_; }
