@@ -10,7 +10,7 @@
 namespace inetd::listener {
 namespace {
 
-constexpr size_t kChunk = 64 * 1024;  // bytes per send()
+constexpr size_t kChunk = size_t{64} * 1024;  // bytes per send()
 // Whole cycles; at least kChargenCycleBytes + kChunk bytes.
 constexpr size_t kRingBytes = (kChunk / kChargenCycleBytes + 2) * kChargenCycleBytes;
 static_assert(kRingBytes >= kChargenCycleBytes + kChunk);

@@ -8,7 +8,7 @@
 namespace inetd::listener {
 namespace {
 
-std::array<char, 64 * 1024> g_sink;  // shared: the loop is single-threaded
+std::array<char, size_t{64} * 1024> g_sink;  // shared: the loop is single-threaded
 
 class DiscardConn final : public Conn {
  public:

@@ -240,7 +240,9 @@ struct HostsVerdict {
   uint8_t need = kNeedNothing;        // kNeedLookup: the one lookup to do
   const HostsRule* rule = nullptr;    // the first rule that matched, if any
   // The matched rule replaces the service with its twist command.
-  bool Twist() const { return rule && !rule->bad_options && rule->HasOption(HostsOptionKind::kTwist); }
+  bool Twist() const {
+    return rule != nullptr && !rule->bad_options && rule->HasOption(HostsOptionKind::kTwist);
+  }
 };
 
 class HostsPolicy {

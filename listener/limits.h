@@ -23,8 +23,8 @@ namespace inetd::listener {
 
 // FreeBSD's CNT_INTVL and RETRYTIME: -R counts invocations per minute, and a
 // service that exceeds it is terminated for ten minutes.
-constexpr int64_t kRateWindowMs = 60 * 1000;
-constexpr int64_t kLoopingPauseMs = 10 * 60 * 1000;
+constexpr int64_t kRateWindowMs = int64_t{60} * 1000;
+constexpr int64_t kLoopingPauseMs = int64_t{10} * 60 * 1000;
 // IPv6 sources are counted per /64 (one subnet, what one host or one
 // customer usually holds): a client cannot escape the per-IP limits by
 // walking the 2^64 addresses of its own prefix.

@@ -15,7 +15,7 @@
 #include "proto/inetd.pb.h"
 #include "proto/log.h"
 
-#if defined(__SANITIZE_ADDRESS__)
+#if INETD_SANITIZED_ADDRESS
 // LeakSanitizer's exit-time check needs ptrace and threads, which the
 // sandbox forbids; the unit tests run the same code under LSan instead.
 extern "C" int __lsan_is_turned_off() { return 1; }

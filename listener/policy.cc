@@ -55,7 +55,7 @@ constexpr Rule kPolicy[] = {
     {SYS(restart_syscall), kAny, "kernel restart of an interrupted call"},
     {SYS(exit), kAny, "ending a thread (libc)"},
     {SYS(exit_group), kAny, "ending when the monitor goes away"},
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
+#if INETD_SANITIZED
     // sanitizer runtimes (never in a release build)
     {SYS(getpid), kAny, "sanitizer runtime"},
     {SYS(gettid), kAny, "sanitizer runtime"},

@@ -25,7 +25,7 @@ namespace {
   spawn::ResetSignals();
   if (dup2(control, kListenerControlFd) < 0 || dup2(log, kListenerLogFd) < 0) _exit(126);
   // Only the channels survive. stderr stays in sanitizer builds, for reports.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
+#if INETD_SANITIZED
   close(0);
   close(1);
 #else

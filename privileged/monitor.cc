@@ -165,8 +165,9 @@ bool Monitor::Load() {
   for (const Service& old : services_)
     if (old.sock.Valid() && old.conf.family == AF_UNIX)
       unlink(reinterpret_cast<const sockaddr_un&>(old.conf.addr).sun_path);
-  previous_serials_.clear();
-  for (const Service& old : services_) previous_serials_.push_back(old.serial);
+  past_serials_.emplace_front();
+  for (const Service& old : services_) past_serials_.front().push_back(old.serial);
+  if (past_serials_.size() > kPastTables) past_serials_.pop_back();
   services_ = std::move(next);
   ++generation_;
   Log(LOG_INFO, "%s: %zu services, generation %llu", opts_.config.c_str(), services_.size(),

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -28,6 +29,9 @@ namespace inetd::priv {
 constexpr int kMaxChildrenTotal = 4096;
 // Hello.version the monitor speaks.
 constexpr uint32_t kProtocolVersion = 1;
+// Requests naming this many replaced tables are still served: in a storm of
+// SIGHUPs the listener may lag that many tables behind. A few KiB.
+constexpr size_t kPastTables = 128;
 
 // The login class of an external entry, resolved for its user (whose home
 // and name replace ~ and $). nullopt, with why in `msg`, if the entry must be
@@ -124,7 +128,8 @@ class Monitor {
   Options opts_;
   ParseOptions parse_opts_;
   std::vector<Service> services_;
-  std::vector<uint64_t> previous_serials_;  // the replaced table: id -> serial
+  // Recent tables, newest first, id -> serial (at most kPastTables).
+  std::deque<std::vector<uint64_t>> past_serials_;
   uint64_t generation_ = 0;
   uint64_t next_serial_ = 1;
   std::map<pid_t, Child> children_;

@@ -135,13 +135,14 @@ Verdict Monitor::Dispatch(wire::Frame& frame) {
   return Violation("request not allowed in this state");
 }
 
-// Step 4: the service id is a row of the current table, or of the table
-// just replaced if that row's socket was kept (a connection accepted while
-// the new table was on its way is served). Older is a race: refused.
+// Step 4: the service id is a row of the current table, or of a recent
+// table if that row's socket was kept (a connection accepted while new
+// tables were on their way is served). Older is a race: refused.
 Service* Monitor::Lookup(uint32_t id, uint64_t generation, Verdict& why) {
-  if (generation + 1 == generation_ && id < previous_serials_.size())
+  uint64_t back = generation_ - generation;  // 1: the table just replaced
+  if (generation < generation_ && back <= past_serials_.size() && id < past_serials_[back - 1].size())
     for (Service& s : services_)
-      if (s.serial == previous_serials_[id] && s.sock.Valid()) return &s;
+      if (s.serial == past_serials_[back - 1][id] && s.sock.Valid()) return &s;
   if (generation != generation_) {
     why = Refuse(id, generation, "stale generation");
     return nullptr;

@@ -33,7 +33,7 @@ constexpr int kMonitorDoesNotUse[] = {
 // Syscalls that fail with EPERM for the monitor and everything it spawns.
 // EPERM rather than kill: a service probing for a feature must not die.
 constexpr int kDenied[] = {
-#if !defined(__SANITIZE_ADDRESS__)  // LeakSanitizer's exit check uses ptrace
+#if !INETD_SANITIZED_ADDRESS  // LeakSanitizer's exit check uses ptrace
     SCMP_SYS(ptrace),
 #endif
     SCMP_SYS(process_vm_readv), SCMP_SYS(process_vm_writev),

@@ -23,7 +23,7 @@ namespace inetd::wire {
 
 // The largest record either side sends. The monitor receives with the much
 // smaller kMaxRequest: the listener has nothing long to say.
-constexpr size_t kMaxFrame = 256 * 1024;
+constexpr size_t kMaxFrame = size_t{256} * 1024;
 constexpr size_t kMaxRequest = 2048;
 // At most this many fds per record (the kernel's SCM_MAX_FD is 253).
 constexpr size_t kMaxFds = 250;

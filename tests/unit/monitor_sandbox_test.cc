@@ -50,7 +50,7 @@ class MonitorSandbox : public testing::Test {
 };
 
 TEST_F(MonitorSandbox, DeniedSyscallsFailWithEperm) {
-#if !defined(__SANITIZE_ADDRESS__)
+#if !INETD_SANITIZED_ADDRESS
   EXPECT_EQ(InSandbox([] {
               long r = ptrace(PTRACE_TRACEME, 0, nullptr, nullptr);
               return r == -1 && errno == EPERM ? 0 : 1;
