@@ -4,7 +4,6 @@
 #include "privileged/monitor.h"
 
 #include <pwd.h>
-#include <pwd.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>

@@ -227,7 +227,7 @@ LoginConf ReadLoginConf(const std::string& path) {
     return bad.error = path + ": not a regular file that only root can write", bad;
   std::string text;
   char buf[8192];
-  ssize_t n;
+  ssize_t n = 0;
   while (text.size() <= kMaxFile && (n = read(fd.Get(), buf, sizeof buf)) > 0) text.append(buf, n);
   if (text.size() > kMaxFile || n < 0) return bad.error = path + ": unreadable or over 1 MiB", bad;
   return ParseLoginConf(text, path);
