@@ -114,8 +114,10 @@ int main(int argc, char* argv[]) {
   }
   CloseUnusedActivatedSockets();
 
+  // Detach first, so a failure still reaches the caller's terminal.
+  if (!opts.debug && !opts.foreground && daemon(0, 0) < 0)
+    Die("daemon: %s%s", strerror(errno), errno == ENODEV ? " (/dev/null is no device)" : "");
   if (!opts.debug) SetLogStderr(false);
-  if (!opts.debug && !opts.foreground && daemon(0, 0) < 0) Die("daemon: %s", strerror(errno));
   if (pid_lock.Valid()) WritePid(pid_lock.Get(), pidfile);
 
   if (!SandboxMonitor()) Die("cannot confine the monitor");

@@ -16,6 +16,14 @@ if [ -n "$missing" ]; then
   # under inetd only. RUNLEVEL=1 keeps invoke-rc.d from starting it.
   DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -q --no-install-recommends $missing
 fi
+# Some container images ship /dev/null as a regular file. glibc's daemon()
+# refuses one (so would `inetd` without -d/-D), and every program that
+# writes there leaves bytes for the next reader: make it the device again.
+if [ ! -c /dev/null ]; then
+  echo "/dev/null is not a character device: recreating it"
+  rm -f /dev/null
+  mknod -m 666 /dev/null c 1 3
+fi
 # The listener's unprivileged user (etc/sysusers.d/inetd.conf says the same).
 if ! getent passwd _inetd >/dev/null; then
   useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \

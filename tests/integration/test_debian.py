@@ -60,7 +60,10 @@ class DebianDaemonTest(InetdTestCase):
         port = self.d.port()
         base = self.d.mkdir("git")
         work = self.d.mkdir("work")
-        env = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
+        # An empty file of our own, not /dev/null: some machines have a
+        # regular file there that other programs write into.
+        gitconfig = self.d.write("gitconfig", "")
+        env = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": gitconfig,
                "GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.org",
                "GIT_COMMITTER_NAME": "T", "GIT_COMMITTER_EMAIL": "t@example.org"}
         self.d.write("work/hello.txt", "hello from inetd\n")
