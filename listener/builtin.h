@@ -22,9 +22,9 @@ class Service;
 namespace inetd::listener {
 
 // Per-connection limits every stream built-in obeys.
-constexpr size_t kConnBuffer = 16 * 1024;  // the most one connection holds
-constexpr int kIdleTimeoutMs = 60 * 1000;   // no progress for this long: close
-constexpr int kMaxLifetimeMs = 10 * 60 * 1000;  // chargen and friends: whole-connection cap
+constexpr size_t kConnBuffer = size_t{16} * 1024;  // the most one connection holds
+constexpr int kIdleTimeoutMs = 60 * 1000;          // no progress for this long: close
+constexpr int kMaxLifetimeMs = 10 * 60 * 1000;     // chargen and friends: whole-connection cap
 
 // One accepted connection of an internal stream service. The loop owns it,
 // watches fd() for Interest(), calls OnEvent, and closes it when OnEvent
@@ -52,7 +52,7 @@ class Conn {
   virtual int64_t HandoffTo() const { return -1; }
   UniqueFd TakeFd() { return std::move(fd_); }
 
- protected:
+ private:
   UniqueFd fd_;
 };
 

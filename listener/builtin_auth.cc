@@ -43,12 +43,17 @@ struct AuthState {
   std::unordered_map<uint32_t, std::string> names;  // uid -> user name
   bool lookup_failure_logged = false;
 };
-AuthState g_auth;
+// A function's static, built on first use: a global's constructor could
+// throw before main.
+AuthState& Auth() {
+  static AuthState state;
+  return state;
+}
 
 // splitmix64: -g's names only need to carry no information about the user,
 // not to be unguessable.
 uint64_t NextRandom() {
-  uint64_t z = (g_auth.random += 0x9e3779b97f4a7c15ULL);
+  uint64_t z = (Auth().random += 0x9e3779b97f4a7c15ULL);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   return z ^ (z >> 31);
@@ -156,20 +161,20 @@ bool AuthConn::Flush() {
 std::string AuthConn::Answer(std::string_view line) {
   const ident::Request r = ident::ParseRequest(line);
   ident::Facts f;
-  f.system_os = g_auth.system_os;
+  f.system_os = Auth().system_os;
   if (ident::NeedsOwner(options_, r)) {
     sockaddr_storage local, remote;
     if (IdentTuple(fd(), static_cast<uint16_t>(r.server_port), static_cast<uint16_t>(r.client_port),
                    &local, &remote))
-      f.owner = g_auth.diag.TcpOwner(local, remote);
-    if (f.owner.status == ident::OwnerStatus::kFailed && !g_auth.lookup_failure_logged) {
-      g_auth.lookup_failure_logged = true;  // once: it would repeat for every query
+      f.owner = Auth().diag.TcpOwner(local, remote);
+    if (f.owner.status == ident::OwnerStatus::kFailed && !Auth().lookup_failure_logged) {
+      Auth().lookup_failure_logged = true;  // once: it would repeat for every query
       Log(LOG_WARNING, "%s: owner lookup through sock_diag failed; answering %s", label_.c_str(),
           options_.fallback.empty() ? "UNKNOWN-ERROR" : "the -d name");
     }
     if (f.owner.status == ident::OwnerStatus::kFound) {
-      auto it = g_auth.names.find(f.owner.uid);
-      if (it != g_auth.names.end()) f.user_name = it->second;
+      auto it = Auth().names.find(f.owner.uid);
+      if (it != Auth().names.end()) f.user_name = it->second;
     }
   }
   std::string random;
@@ -210,21 +215,21 @@ void AuthConn::Note(int priority, const char* what) {
 
 void PrepareAuth() {
   utsname u{};
-  if (uname(&u) == 0 && ident::ValidOs(u.sysname)) g_auth.system_os = u.sysname;
+  if (uname(&u) == 0 && ident::ValidOs(u.sysname)) Auth().system_os = u.sysname;
   uint64_t seed = 0;
   if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof seed)) {
     timespec ts{};
     clock_gettime(CLOCK_REALTIME, &ts);
     seed = static_cast<uint64_t>(ts.tv_sec) * 1'000'000'007ULL + static_cast<uint64_t>(ts.tv_nsec);
   }
-  g_auth.random = seed;
+  Auth().random = seed;
   Result<SockDiag> diag = SockDiag::Open();
   if (!diag) {
     Log(LOG_WARNING, "auth: %s: %s: owner lookups will fail", diag.error().what,
         strerrordesc_np(diag.error().code));
     return;
   }
-  g_auth.diag = std::move(*diag);
+  Auth().diag = std::move(*diag);
 }
 
 // Once per configuration: the arguments of every auth service are checked
@@ -236,13 +241,13 @@ void ConfigureAuth(const wire::Config& config) {
     for (const ident::Note& n : p.notes)
       Log(n.refused ? LOG_ERR : LOG_WARNING, "%s/%s: %s", s.name().c_str(), s.proto().c_str(),
           n.text.c_str());
-    if (p.options.real && !p.options.hidden && !g_auth.diag.Valid())
+    if (p.options.real && !p.options.hidden && !Auth().diag.Valid())
       Log(LOG_ERR, "%s/%s: no sock_diag socket: owner lookups will fail", s.name().c_str(),
           s.proto().c_str());
   }
-  g_auth.names.clear();
+  Auth().names.clear();
   for (const wire::User& u : config.users())
-    if (ident::ValidUserId(u.name())) g_auth.names.emplace(u.uid(), u.name());  // first one wins
+    if (ident::ValidUserId(u.name())) Auth().names.emplace(u.uid(), u.name());  // first one wins
 }
 
 std::unique_ptr<Conn> NewAuthConn(UniqueFd fd, const wire::Service& conf) {

@@ -4,6 +4,7 @@
 // allocates only the reply and the option notes.
 #include "listener/ident.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -192,7 +193,7 @@ std::string ErrorReply(uint32_t server_port, uint32_t client_port, ErrorType typ
   char buf[64];
   int n = snprintf(buf, sizeof buf, "%u , %u : ERROR : %s\r\n", server_port, client_port,
                    ErrorText(type));
-  return std::string(buf, n > 0 ? static_cast<size_t>(n) : 0);
+  return {buf, n > 0 ? static_cast<size_t>(n) : 0};
 }
 
 std::string UseridReply(uint32_t server_port, uint32_t client_port, std::string_view os,
@@ -216,7 +217,7 @@ std::string Answer(const Options& o, const Request& r, const Facts& f) {
   const uint32_t sp = r.server_port, cp = r.client_port;
   if (!r.valid) return ErrorReply(sp, cp, ErrorType::kInvalidPort);
   if (o.hidden) return ErrorReply(sp, cp, ErrorType::kHiddenUser);
-  const std::string_view os = o.os.empty() ? f.system_os : std::string_view(o.os);
+  const std::string_view os = o.os.empty() ? f.system_os : std::string_view{o.os};
   auto userid = [&](std::string_view user) { return UseridReply(sp, cp, os, user); };
   if (!o.real) {
     if (o.random) return userid(f.random_name);
@@ -225,7 +226,7 @@ std::string Answer(const Options& o, const Request& r, const Facts& f) {
   }
   const std::string_view stand_in = o.fallback.empty() ? std::string_view()
                                     : o.random         ? f.random_name
-                                                       : std::string_view(o.fallback);
+                                                       : std::string_view{o.fallback};
   switch (f.owner.status) {
     case OwnerStatus::kFound:
       if (o.random) return userid(f.random_name);
@@ -255,18 +256,14 @@ std::string RandomName(uint64_t bits) {
 
 bool ValidUserId(std::string_view s) {
   if (s.empty() || s.size() > kMaxUserId) return false;
-  for (char c : s)
-    if (c < 0x21 || c > 0x7e) return false;
-  return true;
+  return std::ranges::all_of(s, [](char c) { return c >= 0x21 && c <= 0x7e; });
 }
 
 // An RFC 1413 token (with an optional ",charset"): printable, no blank, and
 // no ':' that would end the field early.
 bool ValidOs(std::string_view s) {
   if (s.empty() || s.size() > kMaxToken) return false;
-  for (char c : s)
-    if (c < 0x21 || c > 0x7e || c == ':') return false;
-  return true;
+  return std::ranges::all_of(s, [](char c) { return c >= 0x21 && c <= 0x7e && c != ':'; });
 }
 
 }  // namespace inetd::listener::ident

@@ -152,7 +152,7 @@ Owner SockDiag::TcpOwner(const sockaddr_storage& local_ss, const sockaddr_storag
     if (n < 0) return {OwnerStatus::kFailed, 0};  // EAGAIN: not there at once
     if (from_len < sizeof from || from.nl_family != AF_NETLINK || from.nl_pid != 0) continue;
     // The messages of the datagram, each bounds-checked before it is read.
-    const size_t total = static_cast<size_t>(n);
+    const auto total = static_cast<size_t>(n);
     for (size_t off = 0; total - off >= kHeader;) {
       nlmsghdr h;
       memcpy(&h, buf + off, sizeof h);

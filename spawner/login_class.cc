@@ -15,9 +15,9 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <cstdio>
 #include <cstring>
 #include <map>
+#include <utility>
 
 #include "proto/fd.h"
 
@@ -135,7 +135,7 @@ bool LimitValue(std::string_view s, char kind, rlim_t& out) {
     if (s.size() == strlen(inf) && strncasecmp(s.data(), inf, s.size()) == 0)
       return out = RLIM_INFINITY, true;
   static constexpr uint64_t kSize[] = {512, 1ULL << 10, 1ULL << 20, 1ULL << 30, 1ULL << 40};
-  static constexpr uint64_t kTime[] = {1, 60, 3600, 86400, 7 * 86400, 365 * 86400};
+  static constexpr uint64_t kTime[] = {1, 60, 3600, 86400, 7ULL * 86400, 365ULL * 86400};
   const char* units = kind == 's' ? "bkmgt" : kind == 't' ? "smhdwy" : "";
   if (s.empty()) return false;  // FreeBSD takes an empty size or time as 0
   for (out = 0; !s.empty();) {
@@ -153,29 +153,30 @@ bool LimitValue(std::string_view s, char kind, rlim_t& out) {
 }
 
 rlim_t NrOpen() {  // Linux refuses an RLIMIT_NOFILE above fs.nr_open
-  unsigned long n = 0;
-  FILE* f = fopen("/proc/sys/fs/nr_open", "re");
-  if (f != nullptr && fscanf(f, "%lu", &n) != 1) n = 0;
-  if (f != nullptr) fclose(f);
-  return n > 0 ? n : 1 << 20;
+  char buf[32];
+  const UniqueFd fd(open("/proc/sys/fs/nr_open", O_RDONLY | O_CLOEXEC));
+  std::string_view s(buf, fd.Valid() ? std::max(read(fd.Get(), buf, sizeof buf), ssize_t{0}) : 0);
+  uint64_t n = 0;
+  return Number(s, n) && n > 0 ? n : 1 << 20;
 }
 
 // Whether the child, root until setuid, may raise a hard limit.
 bool CanRaiseLimits() {
   __user_cap_header_struct head{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[2]{};
-  return syscall(SYS_capget, &head, data) == 0 && (data[0].effective >> CAP_SYS_RESOURCE & 1);
+  return syscall(SYS_capget, &head, data) == 0 && (data[0].effective >> CAP_SYS_RESOURCE & 1) != 0;
 }
 
 const Record* Find(const LoginConf& db, std::string_view name) {
   for (const Record& r : db.records)
-    for (std::string_view alias : Split(std::string_view(r.text).substr(0, r.text.find(':')), "|"))
+    for (std::string_view alias : Split(std::string_view{r.text}.substr(0, r.text.find(':')), "|"))
       if (alias == name) return &r;
   return nullptr;
 }
 
 // The fields of `r` after its names, each tc=NAME replaced in place by the
 // fields of that record: what comes before a tc= overrides it (getcap).
+// NOLINTNEXTLINE(misc-no-recursion): tc= depth is bounded by kMaxDepth
 bool Expand(const LoginConf& db, const Record& r, std::vector<const Record*>& chain, Caps& caps,
             std::string& err) {
   const std::string where = db.file + ":" + std::to_string(r.line) + ": ";
@@ -248,7 +249,7 @@ LoginConf ParseLoginConf(std::string_view text, const std::string& file) {
     r.text += line;
     if ((more = r.text.ends_with('\\'))) r.text.pop_back();
     if ((!more || i + 1 == lines.size()) && !r.text.empty() && r.text[0] != '#')
-      db.records.push_back(std::move(r));
+      db.records.push_back(std::exchange(r, {}));
   }
   return db;
 }
@@ -340,11 +341,11 @@ std::optional<LoginClass> ResolveClass(const LoginConf& db, std::string_view nam
     char quote = 0;
     for (const char ch : c->first + ",") {
       if (quote ? ch == quote : (ch == '"' || ch == '\'')) {
-        quote = quote ? 0 : ch;
+        quote = quote ? '\0' : ch;
       } else if (quote || ch != ',') {
         item += ch;
-      } else if (size_t b = item.find_first_not_of(" \t"), eq = item.find('='); b != item.npos) {
-        if (eq == item.npos || eq <= b)
+      } else if (size_t b = item.find_first_not_of(" \t"), eq = item.find('='); b < item.size()) {
+        if (eq == std::string::npos || eq <= b)
           return bad(c->second, "setenv entry " + Q(item) + " is not NAME=value");
         env[item.substr(b, eq - b)] = Subst(item.substr(eq + 1), pw);
         item.clear();
@@ -353,7 +354,7 @@ std::optional<LoginClass> ResolveClass(const LoginConf& db, std::string_view nam
     if (quote) return bad(c->second, "setenv: unbalanced quote");
   }
   lc.env.clear();
-  for (const auto& [var, val] : env) lc.env.push_back(var + "=" + val);
+  for (const auto& [var, val] : env) lc.env.emplace_back(var).append("=").append(val);
   return lc;
 }
 

@@ -36,8 +36,9 @@ uint16_t FreePort() {
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof a;
-  bind(s.Get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
-  getsockname(s.Get(), reinterpret_cast<sockaddr*>(&a), &len);
+  if (bind(s.Get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      getsockname(s.Get(), reinterpret_cast<sockaddr*>(&a), &len) != 0)
+    abort();
   return ntohs(a.sin_port);
 }
 
@@ -63,11 +64,12 @@ World& Setup() {
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof a;
-    bind(w->other_listener.Get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
-    listen(w->other_listener.Get(), 1);
-    getsockname(w->other_listener.Get(), reinterpret_cast<sockaddr*>(&a), &len);
+    if (bind(w->other_listener.Get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        listen(w->other_listener.Get(), 1) != 0 ||
+        getsockname(w->other_listener.Get(), reinterpret_cast<sockaddr*>(&a), &len) != 0)
+      abort();
     w->other_client.Reset(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    connect(w->other_client.Get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
+    if (connect(w->other_client.Get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) abort();
     w->other_conn.Reset(accept4(w->other_listener.Get(), nullptr, nullptr, SOCK_CLOEXEC));
     return w;
   }();

@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     struct stat st {};
     if (stat(argv[i], &st) != 0) {
-      fprintf(stderr, "%s: missing\n", argv[i]);
+      (void)fprintf(stderr, "%s: missing\n", argv[i]);
       return 1;
     }
     if (!S_ISDIR(st.st_mode)) {

@@ -269,7 +269,7 @@ TEST_F(BuiltinTest, DiscardDropsEverythingAndFinishesAtEof) {
   EXPECT_EQ(d.conn().Interest(), static_cast<uint32_t>(EPOLLIN));
   std::string chunk(65536, 'z');
   size_t written = 0;
-  for (int round = 0; round < 100000 && written < 4 * 1024 * 1024; ++round) {
+  for (int round = 0; round < 100000 && written < size_t{4} * 1024 * 1024; ++round) {
     const ssize_t n = write(client.Get(), chunk.data(), chunk.size());
     if (n > 0) written += static_cast<size_t>(n);
     d.Step(5);
@@ -368,7 +368,7 @@ TEST_F(BuiltinTest, DaytimeFormatMatchesAsctimeInUtc) {
     char want[64];
     char at[32];
     ASSERT_NE(asctime_r(&tmv, at), nullptr);
-    snprintf(want, sizeof want, "%.24s\r\n", at);
+    ASSERT_GT(snprintf(want, sizeof want, "%.24s\r\n", at), 0);
     std::array<char, ReplyConn::kMaxReply> out;
     const size_t n = FormatDaytime(t, out);
     EXPECT_EQ(std::string(out.data(), n), want) << "t=" << t;

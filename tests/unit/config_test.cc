@@ -836,9 +836,7 @@ class LoadConfigTest : public testing::Test {
  protected:
   void SetUp() override {
     char tmpl[] = "/tmp/config_test.XXXXXX";
-    int fd = mkstemp(tmpl);
-    ASSERT_GE(fd, 0);
-    close(fd);
+    ASSERT_EQ(close(mkstemp(tmpl)), 0);
     path_ = tmpl;
   }
   void TearDown() override { unlink(path_.c_str()); }

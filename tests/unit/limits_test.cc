@@ -17,7 +17,7 @@ using V = PerIpTable::Verdict;
 
 namespace {
 
-constexpr int64_t kMin = 60 * 1000;
+constexpr int64_t kMin = int64_t{60} * 1000;
 constexpr int64_t kT0 = 1'000'000;  // a clock that is not at zero
 
 sockaddr_storage Addr(const char* text) {
@@ -143,10 +143,10 @@ TEST(PerIpRate, ExactCounts) {
       {"spread out: the window slides",
        2,
        {{0, "10.0.0.1", V::kOk},
-        {30 * 1000, "10.0.0.1", V::kOk},
-        {30 * 1000, "10.0.0.1", V::kRate},  // the first still counts (< 70 s)
-        {20 * 1000, "10.0.0.1", V::kRate},  // 80 s: the first has left, the refused one not
-        {70 * 1000, "10.0.0.1", V::kOk}}},
+        {30'000, "10.0.0.1", V::kOk},
+        {30'000, "10.0.0.1", V::kRate},  // the first still counts (< 70 s)
+        {20'000, "10.0.0.1", V::kRate},  // 80 s: the first has left, the refused one not
+        {70'000, "10.0.0.1", V::kOk}}},
       {"IPv6: one /64 is one source",
        2,
        {{0, "2001:db8:0:1::1", V::kOk},

@@ -468,7 +468,7 @@ class ReadTest : public testing::Test {
     rmdir(dir_.c_str());
   }
   std::string Write(const std::string& text, mode_t mode) {
-    const std::string path = dir_ + "/login.conf";
+    std::string path = dir_ + "/login.conf";
     std::ofstream(path) << text;
     chmod(path.c_str(), mode);
     return path;

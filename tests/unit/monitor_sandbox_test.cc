@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -36,10 +37,10 @@ bool EffectiveHas(int cap) {
   FILE* f = fopen("/proc/self/status", "r");
   char line[256];
   unsigned long long eff = 0;
-  while (fgets(line, sizeof line, f))
-    if (sscanf(line, "CapEff: %llx", &eff) == 1) break;
-  fclose(f);
-  return (eff >> cap) & 1;
+  while (f != nullptr && fgets(line, sizeof line, f) != nullptr)
+    if (strncmp(line, "CapEff:", 7) == 0) eff = strtoull(line + 7, nullptr, 16);
+  if (f != nullptr) (void)fclose(f);
+  return ((eff >> cap) & 1) != 0;
 }
 
 class MonitorSandbox : public testing::Test {

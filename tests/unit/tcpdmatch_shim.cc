@@ -35,11 +35,14 @@ struct hostent* gethostbyname(const char*) { return nullptr; }
 struct hostent* gethostbyaddr(const void*, socklen_t, int) { return nullptr; }
 int innetgr(const char*, const char*, const char*, const char*) { return 0; }
 
+// glibc's names for syslog and vsyslog under _FORTIFY_SOURCE: what libwrap calls.
+// NOLINTNEXTLINE(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): glibc's symbol
 void __vsyslog_chk(int, int, const char* fmt, va_list ap) {
-  std::fputs("LOG: ", stderr);
-  std::vfprintf(stderr, fmt, ap);
-  std::fputc('\n', stderr);
+  (void)std::fputs("LOG: ", stderr);
+  (void)std::vfprintf(stderr, fmt, ap);
+  (void)std::fputc('\n', stderr);
 }
+// NOLINTNEXTLINE(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): glibc's symbol
 void __syslog_chk(int pri, int flag, const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
