@@ -412,19 +412,32 @@ def build_tools(work):
 class Daemon:
     """One peer with a set of services: list of (kind, port), kind is
     'spawn' (hello), 'echo', 'chargen' (internal where the daemon has them)
-    or 'ext-echo', 'ext-chargen' (hello echo / hello chargen)."""
+    or 'ext-echo', 'ext-chargen' (hello echo / hello chargen), or 'prog':
+    any program, as `specs[port]` says (flood.py):
+      argv: [path, argv0, args...]; user (default root); host (default
+      127.0.0.1; ours only: an IPv6 host such as ::1, bracketed in the
+      entry); limits, each daemon in its own words: inetd_wait (ours, the
+      wait/nowait field: "nowait/64/1"), openbsd_wait ("nowait.10000"),
+      xinetd (extra attribute lines: ["instances = 64", "cps = 167 10"]).
+    `options`: daemon-wide; "R": the -R value of ours and openbsd-inetd
+    (default: none, 0 / 100000000)."""
     internal = False  # serves echo/chargen itself
     multi = True      # one process serves many services
 
-    def __init__(self, name, work, tools, services):
+    def __init__(self, name, work, tools, services, specs=None, options=None):
         self.name = name
         self.dir = os.path.join(work, "d", "".join(c if c.isalnum() or c in "-." else "_"
                                               for c in name))
         os.makedirs(self.dir, exist_ok=True)
         self.tools = tools
         self.services = services
+        self.specs = specs or {}
+        self.options = options or {}
         self.procs = []
         self.pids = []
+
+    def host_of(self, port):
+        return self.specs.get(port, {}).get("host", "127.0.0.1")
 
     def proc_for(self, kind):
         """The process that serves `kind` (one per service unless multi)."""
@@ -466,12 +479,19 @@ class Daemon:
             raise RuntimeError(f"{self.name}: not listening after {timeout} s; see {self.dir}")
         # One exchange per service: the daemon is serving, not just bound.
         for kind, port in self.services:
-            if not probe(kind, port):
+            if self.no_probe(port):
+                continue
+            if not probe(kind, port, self.host_of(port)):
                 time.sleep(0.3)
-                if not probe(kind, port):
+                if not probe(kind, port, self.host_of(port)):
                     raise RuntimeError(f"{self.name}: {kind} on {port} does not answer")
         time.sleep(0.2)
         self.pids = self.daemon_pids()
+
+    def no_probe(self, port):
+        """A service ready() must not connect to (a probe would spend its
+        limits): its port is only waited for."""
+        return self.specs.get(port, {}).get("no_probe", False)
 
     def daemon_pids(self):
         """The daemon's own processes when idle (no service running)."""
@@ -499,9 +519,9 @@ def clean_env():
     return {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LC_ALL": "C"}
 
 
-def probe(kind, port):
+def probe(kind, port, host="127.0.0.1"):
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=3) as s:
+        with socket.create_connection((host, port), timeout=3) as s:
             if kind in ("echo", "ext-echo"):
                 s.sendall(b"probe\n")
                 return s.recv(64) != b""
@@ -522,17 +542,27 @@ class Ours(Daemon):
                 conf.append(f"{port}\tstream\ttcp\tnowait\troot\t{self.tools['hello']}\thello")
             elif kind in ("echo", "chargen"):
                 conf.append(f"{port}\tstream\ttcp\tnowait\troot\tinternal\t{kind}")
+            elif kind == "prog":
+                sp = self.specs[port]
+                host = sp.get("host", "127.0.0.1")
+                v6 = ":" in host
+                conf.append(f"{'[' + host + ']' if v6 else host}:{port}\tstream\t"
+                            f"{'tcp6' if v6 else 'tcp'}\t{sp.get('inetd_wait', 'nowait')}\t"
+                            f"{sp.get('user', 'root')}\t" + "\t".join(sp["argv"]))
         path = os.path.join(self.dir, "inetd.conf")
         with open(path, "w") as f:
             f.write("\n".join(conf) + "\n")
         # -d: foreground (no per-connection log); -R 0: no invocation rate
         # limit (FreeBSD's default of 256 a minute would throttle workload A).
-        self.spawn([self.tools[self.binary], "-d", "-R", "0", "-u", self.tools["user"], path])
+        self.spawn([self.tools[self.binary], "-d", "-R", str(self.options.get("R", 0)),
+                    "-u", self.tools["user"], path])
 
     def daemon_pids(self):
         m = self.procs[0].pid
         # The monitor, the listener (and any helper), not a service child.
-        return [m] + [p for p in descendants(m) if exe_of(p) != self.tools["hello"]]
+        progs = {self.tools["hello"]} | {os.path.realpath(sp["argv"][0])
+                                         for sp in self.specs.values()}
+        return [m] + [p for p in descendants(m) if exe_of(p) not in progs]
 
 
 class OursOther(Ours):
@@ -556,6 +586,10 @@ class OpenBSDInetd(Daemon):
             elif kind in ("echo", "chargen"):
                 conf.append(f"{kind}\tstream\ttcp\tnowait.1000000\troot\tinternal")
                 svc.append(f"{kind}\t{port}/tcp")
+            elif kind == "prog":
+                sp = self.specs[port]
+                conf.append(f"{port}\tstream\ttcp\t{sp.get('openbsd_wait', 'nowait.1000000')}\t"
+                            f"{sp.get('user', 'root')}\t" + "\t".join(sp["argv"]))
         services = os.path.join(self.dir, "services")
         with open(services, "w") as f:
             f.write("\n".join(svc) + "\n")
@@ -564,12 +598,13 @@ class OpenBSDInetd(Daemon):
             f.write("\n".join(conf) + "\n")
         # -i: foreground without debug output; -R: no rate limit.
         inetd = self.tools["openbsd-inetd"]
+        rate = str(self.options.get("R", 100000000))
         if svc:
             argv = ["unshare", "-m", "--propagation", "private", "sh", "-c",
                     'mount --bind "$0" /etc/services && exec "$@"', services,
-                    inetd, "-i", "-R", "100000000", path]
+                    inetd, "-i", "-R", rate, path]
         else:
-            argv = [inetd, "-i", "-R", "100000000", path]
+            argv = [inetd, "-i", "-R", rate, path]
         self.spawn(argv)
 
 
@@ -586,6 +621,17 @@ class Xinetd(Daemon):
             if kind == "spawn":
                 conf += [f"service bench-{port}", "{", "\ttype = UNLISTED",
                          f"\tserver = {self.tools['hello']}"]
+            elif kind == "prog":
+                sp = self.specs[port]
+                conf += [f"service bench-{port}", "{", "\ttype = UNLISTED",
+                         f"\tserver = {sp['argv'][0]}"]
+                if len(sp["argv"]) > 2:
+                    conf.append("\tserver_args = " + " ".join(sp["argv"][2:]))
+                conf += [f"\t{line}" for line in sp.get("xinetd", [])]
+                conf += ["\tsocket_type = stream", "\tprotocol = tcp", "\twait = no",
+                         f"\tuser = {sp.get('user', 'root')}", f"\tport = {port}",
+                         "\tbind = 127.0.0.1", "}"]
+                continue
             else:
                 conf += [f"service {kind}", "{", "\ttype = INTERNAL UNLISTED",
                          f"\tid = {kind}-stream"]
@@ -821,6 +867,51 @@ def git_rev():
     return r.stdout.strip() if r.returncode == 0 else "?"
 
 
+# RESULTS.md holds sections other scripts own (flood.py's), each between
+# "<!-- NAME:begin -->" and "<!-- NAME:end -->": each script rewrites its
+# own and keeps the others.
+SECTIONS = ("flood",)
+
+
+def section_of(text, name):
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    i, j = text.find(begin), text.find(end)
+    if i < 0 or j < i:
+        return None
+    return text[i:j + len(end)]
+
+
+def write_section(path, name, body):
+    """Puts `body` between the markers of section `name` of `path`,
+    replacing the section, or appending it; the rest is kept."""
+    block = f"<!-- {name}:begin -->\n{body.rstrip()}\n<!-- {name}:end -->"
+    try:
+        with open(path) as f:
+            text = f.read()
+    except FileNotFoundError:
+        text = ""
+    old = section_of(text, name)
+    if old is not None:
+        text = text.replace(old, block)
+    else:
+        text = text.rstrip("\n") + ("\n\n" if text.strip() else "") + block + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def write_keeping_sections(path, text):
+    """Writes run.py's report to `path`, keeping the other scripts'
+    sections that were in it."""
+    try:
+        with open(path) as f:
+            old = f.read()
+    except FileNotFoundError:
+        old = ""
+    kept = [b for b in (section_of(old, n) for n in SECTIONS) if b]
+    with open(path, "w") as f:
+        f.write(text.rstrip("\n") + "\n" + "".join("\n" + b + "\n" for b in kept))
+
+
 def report(R, meta):
     names = meta["peers"]
     fl = R["floor"]
@@ -1028,8 +1119,7 @@ def main():
         with open(args.report) as f:
             saved = json.load(f)
         text = report(saved["results"], saved["meta"])
-        with open(args.out, "w") as f:
-            f.write(text)
+        write_keeping_sections(args.out, text)
         print(text)
         return
     if os.geteuid() != 0:
@@ -1177,8 +1267,7 @@ def main():
                     busy=busy, variants=variants, other=args.also_inetd,
                     command="python3 tests/bench/run.py " + " ".join(sys.argv[1:]))
         text = report(R, meta)
-        with open(args.out, "w") as f:
-            f.write(text)
+        write_keeping_sections(args.out, text)
         with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
             json.dump({"meta": meta, "results": R}, f, indent=1)
         print(text)
