@@ -18,6 +18,7 @@ namespace {
 
 // epoll keys: the control channel, a service (by id), a connection (by key).
 constexpr uint64_t kControlKey = 0;
+constexpr uint64_t kResolverKey = 1;
 constexpr uint64_t kServiceTag = 1ULL << 62;
 constexpr uint64_t kConnTag = 2ULL << 62;
 constexpr uint64_t kTagMask = 3ULL << 62;
@@ -45,12 +46,17 @@ int64_t NowMs() {
 
 }  // namespace
 
-Loop::Loop(int control, UniqueFd ep)
+Loop::Loop(int control, UniqueFd ep, UniqueFd resolver)
     : control_(control), ep_(std::move(ep)), per_ip_(PerIpSettings()) {
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = kControlKey;
   epoll_ctl(ep_.Get(), EPOLL_CTL_ADD, control_, &ev);
+  if (resolver.Valid()) {
+    ev.data.u64 = kResolverKey;
+    epoll_ctl(ep_.Get(), EPOLL_CTL_ADD, resolver.Get(), &ev);
+  }
+  wrap_.SetResolver(std::move(resolver));
 }
 
 bool Loop::SendToMonitor(const wire::ToMonitor& m, int fd) {
@@ -73,7 +79,8 @@ Loop::Svc* Loop::Current(uint32_t id, uint64_t generation) {
 void Loop::UpdatePolling(Svc& s, uint32_t id) {
   if (!s.sock.Valid()) return;  // tcpmux/NAME: nothing to poll
   bool full = s.conf.max_child() > 0 && s.running >= s.conf.max_child();
-  bool want = !s.waiting && s.resume_at == 0 && !(s.builtin == nullptr && full);
+  bool want = !s.waiting && s.resume_at == 0 && !(s.builtin == nullptr && full) &&
+              !s.parked && (!s.wrapped || wrap_.Ready());
   // Terminated by -R: drained as if closed, except a wait-mode stream socket
   // (accepting on it could block): that one waits for the comeback.
   if (s.looping) want = !s.waiting && (s.accepts || s.conf.type() == wire::DGRAM ||
@@ -127,7 +134,7 @@ void Loop::Apply(const wire::Config& c, std::vector<UniqueFd>& fds) {
   size_t next_fd = 0;
   for (uint32_t id = 0; id < svcs_.size(); ++id) {
     Svc& s = svcs_[id];
-    s.conf = c.services(id);
+    s.conf = c.services(static_cast<int>(id));
     s.running = s.conf.running();
     if (auto it = accepted.find(s.conf.serial()); it != accepted.end()) s.accepted = it->second;
     if (s.conf.tcpmux()) {  // reached through the tcpmux built-in only
@@ -139,6 +146,7 @@ void Loop::Apply(const wire::Config& c, std::vector<UniqueFd>& fds) {
     // Per-IP counts follow the service's name across reloads, as FreeBSD's.
     s.ip_key = static_cast<uint32_t>(
         std::hash<std::string>{}(s.conf.name() + "/" + s.conf.proto()));
+    s.wrapped = Wrapper::Wraps(options_, s.conf);
     if (!s.conf.builtin().empty()) {
       s.builtin = FindBuiltin(s.conf.builtin());
       if (s.builtin == nullptr) Log(LOG_ERR, "%s: unknown internal service", s.conf.name().c_str());
@@ -207,6 +215,9 @@ void Loop::OnMonitor() {
         UpdatePolling(*s, m.exited().service());
       }
       break;
+    case wire::ToListener::kHosts:
+      OnHosts(m.hosts());
+      break;
     case wire::ToListener::kStatus:
       for (const Svc& s : svcs_)
         Log(LOG_INFO, "status: %s/%s: %s, running %u, accepted %llu, internal connections %zu",
@@ -245,7 +256,9 @@ bool Loop::AdmitPeer(const Svc& s, const sockaddr_storage& peer, int64_t now, ui
   *ticket = PerIpTable::kNoTicket;
   uint32_t per_min = s.conf.per_ip_rate();
   if (per_min == 0 && per_child == 0) return true;
-  std::optional<PeerKey> key = KeyOf(peer);
+  std::optional<PeerKey> key =
+      KeyOf(peer, options_.ipv6_prefix() > 0 ? static_cast<int>(options_.ipv6_prefix())
+                                             : kDefaultV6Prefix);
   if (!key) return true;  // unix sockets have no per-IP limits
   PerIpTable::Verdict v = per_ip_.Admit(s.ip_key, *key, per_min, per_child, now, ticket);
   if (v == PerIpTable::Verdict::kOk) return true;
@@ -308,6 +321,16 @@ void Loop::AcceptExternal(Svc& s, uint32_t id) {
 // handed over by tcpmux): the limits, then a Spawn request with the fd.
 // False when the service stops taking connections for now.
 bool Loop::SpawnFor(Svc& s, uint32_t id, UniqueFd c, const sockaddr_storage& peer) {
+  if (s.wrapped && !s.conf.tcpmux()) {
+    Wrap(s, id, std::move(c), peer);
+    return true;
+  }
+  return Admitted(s, id, std::move(c), peer, nullptr);
+}
+
+// Past hosts_access (`match`: the rule that allowed it, if any).
+bool Loop::Admitted(Svc& s, uint32_t id, UniqueFd c, const sockaddr_storage& peer,
+                    const wire::HostsMatch* match) {
   int64_t now = NowMs();
   PerIpTable::Ticket ticket;
   if (!AdmitPeer(s, peer, now, s.conf.per_ip_child(), &ticket)) return true;
@@ -318,6 +341,7 @@ bool Loop::SpawnFor(Svc& s, uint32_t id, UniqueFd c, const sockaddr_storage& pee
   wire::ToMonitor m;
   m.mutable_spawn()->set_service(id);
   m.mutable_spawn()->set_generation(generation_);
+  if (match != nullptr) *m.mutable_spawn()->mutable_hosts() = *match;
   if (!SendToMonitor(m, c.Get())) return false;
   pending_.push_back(Pending{id, generation_, ticket});
   ++s.running;
@@ -340,68 +364,166 @@ void Loop::Handoff(uint32_t id, UniqueFd c) {
   SpawnFor(s, id, std::move(c), peer);
 }
 
-void Loop::AcceptInternal(Svc& s) {
+// hosts_access for a connection (`c`) or the datagram at the head of the
+// queue (`c` invalid) of a wrapped service: decided now, or parked until
+// the resolver has the names the rules need.
+void Loop::Wrap(Svc& s, uint32_t id, UniqueFd c, const sockaddr_storage& peer) {
+  sockaddr_storage local{};
+  socklen_t len = sizeof local;
+  (void)getsockname(c.Valid() ? c.Get() : s.sock.Get(), reinterpret_cast<sockaddr*>(&local), &len);
+  WrapDecision d = wrap_.Decide(s.conf, peer, local, options_.log_connections(), NowMs());
+  Parked p{id, generation_, std::move(c), peer};
+  if (!d.pending) return Decided(d, std::move(p));
+  if (!p.conn.Valid()) {
+    s.parked = true;  // not polled: its datagram stays at the head
+    UpdatePolling(s, id);
+  }
+  parked_.emplace(d.ticket, std::move(p));
+}
+
+void Loop::Resume(const WrapDecision& d) {
+  auto it = parked_.find(d.ticket);
+  if (it == parked_.end()) return;
+  Parked p = std::move(it->second);
+  parked_.erase(it);
+  Decided(d, std::move(p));
+}
+
+// FreeBSD's order after the check: a refused datagram is read and dropped,
+// a refused connection closed; the rule's spawn and twist go to the monitor.
+void Loop::Decided(const WrapDecision& d, Parked p) {
+  Svc* s = Current(p.service, p.generation);
+  if (s == nullptr) return;  // a new table meanwhile: dropped
+  if (!p.conn.Valid()) {
+    s->parked = false;
+    if (d.allow) {
+      if (s->builtin != nullptr) s->builtin->dgram(s->sock.Get());
+      else AskReadable(*s, p.service);
+    } else {
+      char byte;
+      (void)recv(s->sock.Get(), &byte, 1, MSG_DONTWAIT);
+    }
+    return UpdatePolling(*s, p.service);
+  }
+  bool external = s->builtin == nullptr;
+  // An allowed external service's rule travels with its Spawn instead.
+  if ((d.spawn || d.twist) && !(d.allow && external)) {
+    wire::ToMonitor m;
+    m.mutable_hosts_command()->set_service(p.service);
+    m.mutable_hosts_command()->set_generation(p.generation);
+    *m.mutable_hosts_command()->mutable_hosts() = d.match;
+    if (!SendToMonitor(m, p.conn.Get())) return;
+  }
+  if (!d.allow || (d.twist && !external)) return;
+  if (external) {
+    if (!Admitted(*s, p.service, std::move(p.conn), p.peer, &d.match)) UpdatePolling(*s, p.service);
+  } else {
+    StartInternal(*s, std::move(p.conn), p.peer);
+  }
+}
+
+// The sender of the datagram at the head of the queue; false if none.
+bool Loop::PeekPeer(const Svc& s, sockaddr_storage* peer) {
+  socklen_t len = sizeof *peer;
+  char byte;
+  return recvfrom(s.sock.Get(), &byte, 1, MSG_PEEK | MSG_DONTWAIT,
+                  reinterpret_cast<sockaddr*>(peer), &len) >= 0;
+}
+
+// New hosts files: the /path lists they name are asked for first, and
+// the policy in force stays until the set is whole.
+void Loop::OnHosts(const wire::Hosts& h) {
+  std::vector<std::string> missing = wrap_.Update(h);
+  if (!missing.empty()) {
+    wire::ToMonitor m;
+    for (std::string& p : missing) m.mutable_read_lists()->add_paths(std::move(p));
+    SendToMonitor(m);
+    return;
+  }
+  for (uint32_t id = 0; id < svcs_.size(); ++id) UpdatePolling(svcs_[id], id);
+}
+
+void Loop::AcceptInternal(Svc& s, uint32_t id) {
   for (int i = 0; i < kAcceptsPerTurn; ++i) {
     sockaddr_storage peer{};
     socklen_t len = sizeof peer;
     UniqueFd c(accept4(s.sock.Get(), reinterpret_cast<sockaddr*>(&peer), &len,
                        SOCK_CLOEXEC | SOCK_NONBLOCK));
     if (!c.Valid()) break;
-    // FreeBSD applies the per-IP rate to internal stream services too; they
-    // fork no child, so per-IP children and -R do not apply.
-    PerIpTable::Ticket none;
-    if (!AdmitPeer(s, peer, NowMs(), 0, &none)) continue;
-    if (conns_.size() >= kMaxInternalConns) {
-      Log(LOG_WARNING, "%s/%s: too many internal connections; closing one",
-          s.conf.name().c_str(), s.conf.proto().c_str());
-      continue;
-    }
-    ++s.accepted;
-    if (options_.log_connections())
-      Log(LOG_INFO, "%s/%s from %s", s.conf.name().c_str(), s.conf.proto().c_str(),
-          TextOf(peer).text);
-    std::unique_ptr<Conn> conn = s.builtin->configured != nullptr
-                                     ? s.builtin->configured(std::move(c), s.conf)
-                                     : s.builtin->stream(std::move(c));
-    if (!conn || !conn->OnStart()) continue;
-    int64_t now = NowMs();
-    uint64_t key = kConnTag | next_conn_++;
-    epoll_event ev{};
-    ev.events = conn->Interest();
-    ev.data.u64 = key;
-    if (epoll_ctl(ep_.Get(), EPOLL_CTL_ADD, conn->fd(), &ev) < 0) continue;
-    int life = conn->LifetimeMs();
-    conns_[key] = ConnState{std::move(conn), now + kIdleTimeoutMs,
-                            life > 0 ? now + life : INT64_MAX};
+    if (s.wrapped) Wrap(s, id, std::move(c), peer);
+    else StartInternal(s, std::move(c), peer);
   }
+}
+
+void Loop::StartInternal(Svc& s, UniqueFd c, const sockaddr_storage& peer) {
+  // FreeBSD applies the per-IP rate to internal stream services too; they
+  // fork no child, so per-IP children and -R do not apply.
+  PerIpTable::Ticket none;
+  if (!AdmitPeer(s, peer, NowMs(), 0, &none)) return;
+  if (conns_.size() >= kMaxInternalConns) {
+    Log(LOG_WARNING, "%s/%s: too many internal connections; closing one",
+        s.conf.name().c_str(), s.conf.proto().c_str());
+    return;
+  }
+  ++s.accepted;
+  if (options_.log_connections())
+    Log(LOG_INFO, "%s/%s from %s", s.conf.name().c_str(), s.conf.proto().c_str(),
+        TextOf(peer).text);
+  std::unique_ptr<Conn> conn = s.builtin->configured != nullptr
+                                   ? s.builtin->configured(std::move(c), s.conf)
+                                   : s.builtin->stream(std::move(c));  // cppcheck-suppress accessMoved ; one arm runs
+  if (!conn || !conn->OnStart()) return;
+  int64_t now = NowMs();
+  uint64_t key = kConnTag | next_conn_++;
+  epoll_event ev{};
+  ev.events = conn->Interest();
+  ev.data.u64 = key;
+  if (epoll_ctl(ep_.Get(), EPOLL_CTL_ADD, conn->fd(), &ev) < 0) return;
+  int life = conn->LifetimeMs();
+  conns_[key] = ConnState{std::move(conn), now + kIdleTimeoutMs, life > 0 ? now + life : INT64_MAX};
 }
 
 void Loop::OnService(uint32_t id) {
   Svc& s = svcs_[id];
+  sockaddr_storage peer{};
   if (s.looping) {
     Drain(s);
   } else if (s.builtin != nullptr) {
     if (s.conf.type() == wire::DGRAM) {
-      for (int i = 0; i < kAcceptsPerTurn && s.builtin->dgram(s.sock.Get()); ++i) {
+      for (int i = 0; i < kAcceptsPerTurn && !s.parked; ++i) {
+        if (!s.wrapped) {
+          if (!s.builtin->dgram(s.sock.Get())) break;
+        } else if (PeekPeer(s, &peer)) {
+          Wrap(s, id, UniqueFd(), peer);
+        } else {
+          break;
+        }
       }
     } else if (s.builtin->stream != nullptr || s.builtin->configured != nullptr) {
-      AcceptInternal(s);
+      AcceptInternal(s, id);
     }
   } else if (s.accepts) {
     AcceptExternal(s, id);
+  } else if (s.wrapped && s.conf.type() == wire::DGRAM) {
+    // FreeBSD checks the sender of a wrapped dgram service's first datagram.
+    if (PeekPeer(s, &peer)) Wrap(s, id, UniqueFd(), peer);
   } else {
-    // wait (or dgram) service: the monitor hands the child its own socket.
-    // Only -R applies: the listener never sees the peer (FreeBSD alike).
-    if (!Invoke(s, id, NowMs())) return;
-    wire::ToMonitor m;
-    m.mutable_readable()->set_service(id);
-    m.mutable_readable()->set_generation(generation_);
-    if (!SendToMonitor(m)) return;
-    pending_.push_back(Pending{id, generation_, PerIpTable::kNoTicket});
-    s.waiting = true;
-    ++s.running;
+    AskReadable(s, id);
   }
   UpdatePolling(s, id);
+}
+
+// A wait (or dgram) service: the monitor hands the child its own socket.
+// Only -R applies: the listener never sees the peer (FreeBSD alike).
+void Loop::AskReadable(Svc& s, uint32_t id) {
+  if (!Invoke(s, id, NowMs())) return;
+  wire::ToMonitor m;
+  m.mutable_readable()->set_service(id);
+  m.mutable_readable()->set_generation(generation_);
+  if (!SendToMonitor(m)) return;
+  pending_.push_back(Pending{id, generation_, PerIpTable::kNoTicket});
+  s.waiting = true;
+  ++s.running;
 }
 
 void Loop::OnConn(uint64_t key, uint32_t events) {
@@ -430,6 +552,7 @@ void Loop::CloseConn(uint64_t key) {
 }
 
 void Loop::Expire(int64_t now) {
+  for (const WrapDecision& d : wrap_.Expire(now)) Resume(d);
   for (auto it = conns_.begin(); it != conns_.end();) {
     if (now >= it->second.idle_deadline || now >= it->second.life_deadline) {
       epoll_ctl(ep_.Get(), EPOLL_CTL_DEL, it->second.conn->fd(), nullptr);
@@ -479,8 +602,10 @@ int Loop::Run() {
       uint64_t key = evs[i].data.u64;
       if (key == kControlKey) {
         OnMonitor();
+      } else if (key == kResolverKey) {
+        for (const WrapDecision& d : wrap_.OnResolver(NowMs())) Resume(d);
       } else if ((key & kTagMask) == kServiceTag) {
-        uint32_t id = static_cast<uint32_t>(key & ~kTagMask);
+        const auto id = static_cast<uint32_t>(key & ~kTagMask);
         if (id < svcs_.size()) OnService(id);
       } else {
         OnConn(key, evs[i].events);

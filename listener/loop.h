@@ -10,6 +10,7 @@
 
 #include "listener/builtin.h"
 #include "listener/limits.h"
+#include "listener/wrap.h"
 #include "proto/fd.h"
 #include "proto/inetd.pb.h"
 
@@ -19,7 +20,8 @@ class Loop {
  public:
   // `control`: the channel to the monitor; `ep`: an epoll fd made before the
   // sandbox closed (epoll_create is not in the policy).
-  Loop(int control, UniqueFd ep);
+  // `resolver`: the resolver's channel (resolver.h), or invalid.
+  Loop(int control, UniqueFd ep, UniqueFd resolver = UniqueFd());
   // Runs until the monitor goes away. Returns the exit status.
   int Run();
 
@@ -39,6 +41,8 @@ class Loop {
     bool looping = false;         // terminated by -R: drained until the pause ends
     uint64_t dropped = 0;         // connections or datagrams drained meanwhile
     bool at_max = false;          // at max-child now
+    bool wrapped = false;         // -w/-W apply (Wrapper::Wraps)
+    bool parked = false;          // its head datagram waits for a hosts_access decision
     int64_t max_logged_at = INT64_MIN / 2;
   };
   // A Spawn or Readable the monitor has not answered yet.
@@ -59,11 +63,27 @@ class Loop {
   void AcceptExternal(Svc& s, uint32_t id);
   bool SpawnFor(Svc& s, uint32_t id, UniqueFd c, const sockaddr_storage& peer);
   void Handoff(uint32_t id, UniqueFd c);
-  void AcceptInternal(Svc& s);
+  void AcceptInternal(Svc& s, uint32_t id);
+  void StartInternal(Svc& s, UniqueFd c, const sockaddr_storage& peer);
+  void AskReadable(Svc& s, uint32_t id);
+  bool Admitted(Svc& s, uint32_t id, UniqueFd c, const sockaddr_storage& peer,
+                const wire::HostsMatch* match);
+  // hosts_access (wrap.h): a connection or datagram waiting for its decision.
+  struct Parked {
+    uint32_t service;
+    uint64_t generation;
+    UniqueFd conn;  // invalid: the datagram at the head of the service's queue
+    sockaddr_storage peer;
+  };
+  void Wrap(Svc& s, uint32_t id, UniqueFd c, const sockaddr_storage& peer);
+  void Resume(const WrapDecision& d);
+  void Decided(const WrapDecision& d, Parked p);
+  static bool PeekPeer(const Svc& s, sockaddr_storage* peer);
+  void OnHosts(const wire::Hosts& h);
   bool AdmitPeer(const Svc& s, const sockaddr_storage& peer, int64_t now, uint32_t per_child,
                  PerIpTable::Ticket* ticket);
   bool Invoke(Svc& s, uint32_t id, int64_t now);
-  void Drain(Svc& s);
+  static void Drain(Svc& s);
   PerIpTable::Ticket TakePending(uint32_t service, uint64_t generation);
   void OnConn(uint64_t key, uint32_t events);
   void CloseConn(uint64_t key);
@@ -82,6 +102,8 @@ class Loop {
   bool done_ = false;
   bool reconfigured_ = false;  // a Config arrived in this batch of events
   PerIpTable per_ip_;
+  Wrapper wrap_;
+  std::unordered_map<uint64_t, Parked> parked_;  // by WrapDecision::ticket
   std::deque<Pending> pending_;  // in the order sent: the monitor answers in order
   int64_t evictions_logged_at_ = INT64_MIN / 2;
 };

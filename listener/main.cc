@@ -9,8 +9,10 @@
 #include <unistd.h>
 
 #include "listener/builtin.h"
+#include "listener/check.h"
 #include "listener/loop.h"
 #include "listener/policy.h"
+#include "listener/resolver.h"
 #include "proto/channel.h"
 #include "proto/inetd.pb.h"
 #include "proto/log.h"
@@ -36,7 +38,9 @@ void SendLog(int priority, std::string_view text) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char* argv[]) {
+  // inetd -t: parse the hosts files and go (check.h).
+  if (argc == 2 && strcmp(argv[1], "--check-hosts") == 0) return inetd::listener::CheckHostsFiles();
   inetd::SetLogSink(SendLog);
   if (getuid() == 0 || geteuid() == 0) {
     inetd::Log(LOG_CRIT, "inetd-listener must not run as root");
@@ -50,9 +54,13 @@ int main() {
   // auth's netlink socket is opened here, as this unprivileged user: the
   // filter allows no socket() (listener/policy.cc).
   inetd::listener::PrepareBuiltins();
+  // With -w or -W (the monitor says --resolver), host and user names come
+  // from a helper forked now, before the filter (listener/resolver.h).
+  inetd::UniqueFd resolver;
+  if (argc == 2 && strcmp(argv[1], "--resolver") == 0) resolver = inetd::listener::StartResolver();
   if (!inetd::listener::InstallListenerPolicy()) {
     inetd::Log(LOG_CRIT, "cannot load the seccomp filter");
     return 1;
   }
-  return inetd::listener::Loop(kControlFd, std::move(ep)).Run();
+  return inetd::listener::Loop(kControlFd, std::move(ep), std::move(resolver)).Run();
 }

@@ -13,7 +13,8 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: inetd [-dDltwW] [-a address] [-c maximum] [-C rate] [-L login.conf]\n"
-    "             [-p pidfile] [-R rate] [-s maximum] [-u user] [configuration-file]\n";
+    "             [-p pidfile] [-P prefixlen] [-R rate] [-s maximum] [-u user]\n"
+    "             [configuration-file]\n";
 
 bool Fail(const char* what, const char* value) {
   (void)fprintf(stderr, "inetd: %s: %s\n%s", what, value, kUsage);
@@ -33,7 +34,7 @@ bool ParseCommandLine(int argc, char* const argv[], Options& out) {
   optind = 1;
   opterr = 0;
   int ch;
-  while ((ch = getopt(argc, argv, ":dDltwWa:c:C:L:p:R:s:u:")) != -1) {
+  while ((ch = getopt(argc, argv, ":dDltwWa:c:C:L:p:P:R:s:u:")) != -1) {
     switch (ch) {
       case 'd': out.debug = true; break;
       case 'D': out.foreground = true; break;
@@ -59,6 +60,10 @@ bool ParseCommandLine(int argc, char* const argv[], Options& out) {
         break;
       case 's':
         if (!ParseCount(optarg, out.per_ip_child)) return Fail("bad maximum for -s", optarg);
+        break;
+      case 'P':
+        if (!ParseCount(optarg, out.ipv6_prefix) || out.ipv6_prefix < 1 || out.ipv6_prefix > 128)
+          return Fail("bad IPv6 prefix length for -P (1 to 128)", optarg);
         break;
       case ':': {
         char flag[3] = {'-', static_cast<char>(optopt), '\0'};

@@ -19,6 +19,7 @@ struct Options {
   int per_ip_rate = 0;         // -C: default per-IP connections/min, 0 = unlimited
   int per_ip_child = 0;        // -s: default per-IP children, 0 = unlimited
   int invocations_per_min = 256;  // -R (FreeBSD's TOOMANY), 0 = unlimited
+  int ipv6_prefix = 64;        // -P: IPv6 sources per-IP limits count together
   std::string bind_address;    // -a
   std::string pidfile;         // -p; empty: the default for the mode
   bool pidfile_given = false;

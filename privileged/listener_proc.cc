@@ -21,7 +21,7 @@ namespace {
 
 // Between fork and exec: drop everything, keep the channels, exec.
 [[noreturn]] void BecomeListener(const std::string& program, uid_t uid, gid_t gid, int control,
-                                 int log) {
+                                 int log, bool resolver) {
   spawn::ResetSignals();
   if (dup2(control, kListenerControlFd) < 0 || dup2(log, kListenerLogFd) < 0) _exit(126);
   // Only the channels survive. stderr stays in sanitizer builds, for reports.
@@ -43,7 +43,8 @@ namespace {
   // Set after the uid change, which clears it: the listener dies with us.
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) _exit(126);
   char name[] = "inetd-listener";
-  char* argv[] = {name, nullptr};
+  char flag[] = "--resolver";
+  char* argv[] = {name, resolver ? flag : nullptr, nullptr};
   char* envp[] = {nullptr};
   execve(program.c_str(), argv, envp);
   _exit(127);
@@ -57,7 +58,7 @@ Result<std::string> ListenerProgram() {
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   if (n > 0) {
     std::string beside(self, static_cast<size_t>(n));
-    beside = beside.substr(0, beside.rfind('/') + 1) + "inetd-listener";
+    beside.replace(beside.rfind('/') + 1, std::string::npos, "inetd-listener");
     if (access(beside.c_str(), X_OK) == 0) path = beside;
   }
   struct stat st {};
@@ -67,7 +68,8 @@ Result<std::string> ListenerProgram() {
   return path;
 }
 
-Result<ListenerProc> StartListener(const std::string& program, uid_t uid, gid_t gid) {
+Result<ListenerProc> StartListener(const std::string& program, uid_t uid, gid_t gid,
+                                   bool resolver) {
   int control[2], log[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, control) < 0)
     return Errno("socketpair");
@@ -82,7 +84,7 @@ Result<ListenerProc> StartListener(const std::string& program, uid_t uid, gid_t 
   UniqueFd theirs_control(control[1]), theirs_log(log[1]);
   p.pid = fork();
   if (p.pid < 0) return Errno("fork");
-  if (p.pid == 0) BecomeListener(program, uid, gid, theirs_control.Get(), theirs_log.Get());
+  if (p.pid == 0) BecomeListener(program, uid, gid, theirs_control.Get(), theirs_log.Get(), resolver);
   return p;
 }
 

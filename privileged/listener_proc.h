@@ -28,6 +28,8 @@ Result<std::string> ListenerProgram();
 // Forks and execs the listener as uid:gid with no supplementary groups, no
 // capabilities (bounding set cleared), no_new_privs, and only its two
 // channel fds open.
-Result<ListenerProc> StartListener(const std::string& program, uid_t uid, gid_t gid);
+// `resolver` (-w, -W): it forks its name-lookup helper before its filter.
+Result<ListenerProc> StartListener(const std::string& program, uid_t uid, gid_t gid,
+                                   bool resolver);
 
 }  // namespace inetd::priv

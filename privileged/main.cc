@@ -2,8 +2,10 @@
 // configuration, detaches, writes the pidfile, and runs the monitor, which
 // starts the sandboxed listener.
 #include <fcntl.h>
+#include <grp.h>
 #include <pwd.h>
 #include <sys/file.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -17,9 +19,7 @@
 #include "privileged/sockets.h"
 #include "proto/log.h"
 
-using namespace inetd;
-using namespace inetd::priv;
-
+namespace inetd::priv {
 namespace {
 
 constexpr int kExitNoUser = 67;  // EX_NOUSER
@@ -48,37 +48,54 @@ void WritePid(int fd, const std::string& path) {
   if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, n, 0) != n) Die("%s: %s", path.c_str(), strerror(errno));
 }
 
+// -t -w/-W: the hosts files are parsed where they always are, in the
+// listener program (--check-hosts), as the -u user when run as root.
+int CheckHosts(const Options& opts) {
+  const passwd* pw = getpwnam(opts.user.c_str());
+  Result<std::string> program = ListenerProgram();
+  if (pw == nullptr || !program) return 1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (getuid() == 0 && (setgroups(0, nullptr) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0))
+      _exit(1);
+    execl(program->c_str(), "inetd-listener", "--check-hosts", nullptr);
+    _exit(1);
+  }
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) < 0) return 1;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+}
+
 // -t: every check a start would make, without binding or starting
 // anything. Errors go to stderr as FILE:LINE: FIELD: MESSAGE.
 int CheckOnly(const Options& opts) {
   int errors = 0;
   if (getpwnam(opts.user.c_str()) == nullptr) {
-    fprintf(stderr, "inetd: user %s does not exist (-u)\n", opts.user.c_str());
+    (void)fprintf(stderr, "inetd: user %s does not exist (-u)\n", opts.user.c_str());
     ++errors;
   }
   ParseOptions popts;
   if (!opts.bind_address.empty() && !ResolveBindAddress(opts.bind_address, popts)) {
-    fprintf(stderr, "inetd: -a %s: no IPv4 or IPv6 address\n", opts.bind_address.c_str());
+    (void)fprintf(stderr, "inetd: -a %s: no IPv4 or IPv6 address\n", opts.bind_address.c_str());
     ++errors;
   }
   std::optional<Config> conf = LoadConfig(opts.config, popts);
   if (!conf) return 1;  // LoadConfig said why
-  for (const ConfigError& e : conf->errors) fprintf(stderr, "%s\n", e.ToString().c_str());
+  for (const ConfigError& e : conf->errors) (void)fprintf(stderr, "%s\n", e.ToString().c_str());
   errors += static_cast<int>(conf->errors.size());
   const spawn::LoginConf classes = spawn::ReadLoginConf(opts.login_conf);
   for (const ServiceConfig& s : conf->services) {
     std::string msg;
-    const bool ok = s.internal || ServiceClass(classes, s, msg);
-    if (!msg.empty()) fprintf(stderr, "%s:%d: login-class: %s\n", s.file.c_str(), s.line, msg.c_str());
-    errors += ok ? 0 : 1;
+    errors += (s.internal || ServiceClass(classes, s, msg)) ? 0 : 1;
+    if (!msg.empty())
+      (void)fprintf(stderr, "%s:%d: login-class: %s\n", s.file.c_str(), s.line, msg.c_str());
   }
   printf("%s: %zu services, %d errors\n", opts.config.c_str(), conf->services.size(), errors);
+  if (opts.wrap_external || opts.wrap_internal) errors += CheckHosts(opts);
   return errors == 0 ? 0 : 1;
 }
 
-}  // namespace
-
-int main(int argc, char* argv[]) {
+int Main(int argc, char* argv[]) {
   OpenStdFds();
   Options opts;
   if (!ParseCommandLine(argc, argv, opts)) return kExitUsage;
@@ -103,8 +120,7 @@ int main(int argc, char* argv[]) {
 
   // Before binding anything: a second inetd must not disturb the first.
   std::string pidfile = PidfilePath(opts);
-  UniqueFd pid_lock;
-  if (!pidfile.empty()) pid_lock = LockPidfile(pidfile);
+  UniqueFd pid_lock = pidfile.empty() ? UniqueFd() : LockPidfile(pidfile);
 
   TakeActivatedSockets();
   Monitor monitor(opts);
@@ -125,3 +141,8 @@ int main(int argc, char* argv[]) {
   if (!pidfile.empty()) unlink(pidfile.c_str());
   return status;
 }
+
+}  // namespace
+}  // namespace inetd::priv
+
+int main(int argc, char* argv[]) { return inetd::priv::Main(argc, argv); }

@@ -6,6 +6,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -41,12 +42,6 @@ wire::SocketType WireType(SockType t) {
   return wire::SOCKET_TYPE_UNSPECIFIED;
 }
 
-// The daemon name hosts_access matches: the program's basename (FreeBSD),
-// or the service name for internal services.
-std::string DaemonName(const ServiceConfig& c) {
-  if (c.internal) return c.name;
-  return c.program.substr(c.program.rfind('/') + 1);
-}
 
 int64_t NowMs() {
   timespec ts{};
@@ -80,6 +75,11 @@ void AddUserNames(wire::Config& c) {
 }
 
 }  // namespace
+
+std::string DaemonName(const ServiceConfig& c) {
+  if (c.internal) return c.name;
+  return c.program.substr(c.program.rfind('/') + 1);
+}
 
 std::optional<spawn::LoginClass> ServiceClass(const spawn::LoginConf& classes,
                                               const ServiceConfig& c, std::string& msg) {
@@ -188,6 +188,7 @@ void Monitor::SendConfig() {
   o->set_per_ip_child(opts_.per_ip_child);
   o->set_invocations_per_min(opts_.invocations_per_min);
   o->set_debug(opts_.debug);
+  o->set_ipv6_prefix(opts_.ipv6_prefix);
   std::vector<int> fds;
   for (uint32_t id = 0; id < services_.size(); ++id) {
     const Service& s = services_[id];
@@ -215,22 +216,34 @@ void Monitor::SendConfig() {
       AddUserNames(*c);
       break;
     }
-  Send(msg, fds);
+  if (!Send(msg, fds) || !Wrapping()) return;
+  ReadHosts();
+  SendHosts();
 }
 
-// Step 7: act from the monitor's own table only.
-Verdict Monitor::Launch(Service& s, uint32_t id, uint64_t generation, int sock,
-                        const std::string& peer, std::vector<std::string> env) {
+// A service's child as its entry says, on `sock`, with `env` first (getenv
+// finds these, whatever the login class sets).
+spawn::Plan PlanFor(const Service& s, int sock, std::vector<std::string> env) {
   spawn::Plan plan;
   plan.path = s.conf.program;
   plan.argv = s.conf.argv;
-  plan.env = std::move(env);  // first: getenv finds these, whatever the class sets
+  plan.env = std::move(env);
   plan.env.insert(plan.env.end(), s.login.env.begin(), s.login.env.end());
   plan.uid = s.conf.uid;
   plan.gid = s.conf.gid;
   plan.groups = s.conf.groups;
   plan.login = s.login;
   plan.sock = sock;
+  return plan;
+}
+
+// Step 7: act from the monitor's own table only.
+Verdict Monitor::Launch(Service& s, uint32_t id, uint64_t generation, int sock,
+                        const std::string& peer, std::vector<std::string> env,
+                        const wire::HostsMatch* hosts) {
+  spawn::Plan plan = PlanFor(s, sock, std::move(env));
+  if (hosts != nullptr && opts_.wrap_external && !ApplyHostsRule(s, *hosts, plan))
+    return Refuse(id, generation, "hosts_access user option");
   Result<pid_t> pid = spawn::Spawn(plan);
   if (!pid) {
     Log(LOG_ERR, "%s: %s: %s", ServiceLabel(s.conf).c_str(), pid.error().what,
@@ -300,6 +313,7 @@ Verdict Monitor::OnControlReadable() {
     if (frame.error().code == EAGAIN) return Verdict::kOk;
     if (frame.error().code == 0) {  // the listener went away; reaped on SIGCHLD
       Log(LOG_DEBUG, "listener closed its channel");
+      if (listener_pid_ > 0) kill(listener_pid_, SIGKILL);  // or sent an empty record
       control_.Reset();
       state_ = State::kAwaitHello;
       return Verdict::kViolation;
@@ -324,8 +338,10 @@ bool Monitor::OnLogReadable(int fd) {
   std::string text = rec.text().substr(0, 1024);
   for (char& ch : text)
     if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = '?';
-  int prio = static_cast<int>(rec.priority() & LOG_PRIMASK);
-  if (prio < LOG_ERR) prio = LOG_ERR;  // the listener cannot raise an alarm above error
+  // Its facility is kept (hosts_access logs to auth, or where `severity`
+  // says); its level is capped: the listener cannot raise an alarm above error.
+  int prio = static_cast<int>(rec.priority() & (LOG_FACMASK | LOG_PRIMASK));
+  if (LOG_PRI(prio) < LOG_ERR) prio = (prio & LOG_FACMASK) | LOG_ERR;
   Log(prio, "%s", text.c_str());
   return true;
 }
@@ -373,7 +389,7 @@ int Monitor::Run(uid_t listener_uid, gid_t listener_gid, const std::string& list
   sigemptyset(&mask);
   for (int sig : {SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGUSR1}) sigaddset(&mask, sig);
   sigprocmask(SIG_BLOCK, &mask, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  (void)signal(SIGPIPE, SIG_IGN);
   UniqueFd sigfd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
   UniqueFd ep(epoll_create1(EPOLL_CLOEXEC));
   if (!sigfd.Valid() || !ep.Valid()) Die("signalfd/epoll: %s", strerror(errno));
@@ -384,6 +400,12 @@ int Monitor::Run(uid_t listener_uid, gid_t listener_gid, const std::string& list
     epoll_ctl(ep.Get(), op, fd, &ev);
   };
   watch(sigfd.Get(), EPOLL_CTL_ADD);
+  if (Wrapping()) {
+    inotify_.Reset(inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+    if (!inotify_.Valid()) Die("inotify: %s", strerror(errno));
+    WatchHosts();
+    watch(inotify_.Get(), EPOLL_CTL_ADD);
+  }
 
   UniqueFd log;
   std::deque<int64_t> deaths;  // times of recent listener deaths
@@ -404,7 +426,7 @@ int Monitor::Run(uid_t listener_uid, gid_t listener_gid, const std::string& list
         }  // keep its last words
     }
     if (listener_pid_ < 0 && NowMs() >= restart_at) {
-      Result<ListenerProc> p = StartListener(listener_program, listener_uid, listener_gid);
+      Result<ListenerProc> p = StartListener(listener_program, listener_uid, listener_gid, Wrapping());
       if (!p) Die("cannot start the listener: %s: %s", p.error().what, strerror(p.error().code));
       Log(LOG_DEBUG, "listener [%d] started", p->pid);
       log = std::move(p->log);
@@ -445,6 +467,8 @@ int Monitor::Run(uid_t listener_uid, gid_t listener_gid, const std::string& list
         }
       } else if (log.Valid() && fd == log.Get()) {
         if (!OnLogReadable(log.Get())) log.Reset();
+      } else if (fd == inotify_.Get()) {
+        OnHostsChanged();
       }
     }
   }

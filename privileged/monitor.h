@@ -15,12 +15,10 @@
 #include "privileged/config.h"
 #include "proto/channel.h"
 #include "proto/fd.h"
+#include "proto/inetd.pb.h"
 #include "spawner/login_class.h"
+#include "spawner/plan.h"
 
-namespace inetd::wire {
-class ToMonitor;
-class ToListener;
-}  // namespace inetd::wire
 
 namespace inetd::priv {
 
@@ -40,6 +38,14 @@ std::optional<spawn::LoginClass> ServiceClass(const spawn::LoginConf& classes,
                                               const ServiceConfig& c, std::string& msg);
 
 // One row of the running table.
+// The daemon name hosts_access matches: the program's basename (FreeBSD),
+// or the service name for internal services.
+std::string DaemonName(const ServiceConfig& c);
+// Facts from the kernel (requests.cc): `fd` is a connection accepted on the
+// service's port; its peer for logs and the TCP environment, or `why` not.
+bool IsConnectionOf(int fd, const ServiceConfig& conf, std::string& peer,
+                    std::vector<std::string>& env, const char*& why);
+
 struct Service {
   ServiceConfig conf;
   spawn::LoginClass login;  // external services: resolved at load
@@ -52,6 +58,8 @@ struct Service {
   int64_t rate_start = 0;  // -R: when the current 60 s window opened (ms)
   int rate_count = 0;      // -R: children started in that window
 };
+
+spawn::Plan PlanFor(const Service& s, int sock, std::vector<std::string> env);
 
 struct Child {
   uint64_t serial;        // the service it belongs to
@@ -107,6 +115,9 @@ class Monitor {
   Verdict OnHello(const wire::ToMonitor& m, std::vector<UniqueFd>& fds);
   Verdict OnSpawn(const wire::ToMonitor& m, std::vector<UniqueFd>& fds);
   Verdict OnReadable(const wire::ToMonitor& m, std::vector<UniqueFd>& fds);
+  Verdict OnReadLists(const wire::ToMonitor& m, std::vector<UniqueFd>& fds);
+  Verdict OnHostsCommand(const wire::ToMonitor& m, std::vector<UniqueFd>& fds);
+  bool ApplyHostsRule(const Service& s, const wire::HostsMatch& m, spawn::Plan& plan);
   // The service a request names, or nullptr (and why) if the id or the
   // generation is not current.
   Service* Lookup(uint32_t id, uint64_t generation, Verdict& why);
@@ -116,12 +127,18 @@ class Monitor {
   // generation) with Spawned; `peer` is for the -l log only.
   // `env` describes the connection to the service (before the class's).
   Verdict Launch(Service& s, uint32_t id, uint64_t generation, int sock, const std::string& peer,
-                 std::vector<std::string> env = {});
+                 std::vector<std::string> env = {}, const wire::HostsMatch* hosts = nullptr);
 
   Verdict Refuse(uint32_t id, uint64_t generation, const char* reason);
   Verdict Violation(const char* what);
   bool Send(const wire::ToListener& msg, const std::vector<int>& fds = {});
   void SendConfig();
+  // hosts_access(5) files (hosts_files.cc), with -w or -W only.
+  bool Wrapping() const;
+  bool ReadHosts();
+  void WatchHosts();
+  void OnHostsChanged();
+  void SendHosts();
   void Shutdown();
   void LogStatus();
 
@@ -133,6 +150,8 @@ class Monitor {
   uint64_t generation_ = 0;
   uint64_t next_serial_ = 1;
   std::map<pid_t, Child> children_;
+  wire::Hosts hosts_;  // what the listener has of the hosts files
+  UniqueFd inotify_;   // on them, with -w or -W
   State state_ = State::kAwaitHello;
   UniqueFd control_;
   pid_t listener_pid_ = -1;

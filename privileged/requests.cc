@@ -25,6 +25,8 @@ const Monitor::Request Monitor::kRequests[] = {
     {ToMonitor::kHello, State::kAwaitHello, 0, &Monitor::OnHello},
     {ToMonitor::kSpawn, State::kRunning, 1, &Monitor::OnSpawn},        // the accepted socket
     {ToMonitor::kReadable, State::kRunning, 0, &Monitor::OnReadable},  // monitor's own socket
+    {ToMonitor::kReadLists, State::kRunning, 0, &Monitor::OnReadLists},  // hosts_files.cc
+    {ToMonitor::kHostsCommand, State::kRunning, 1, &Monitor::OnHostsCommand},  // the connection
 };
 
 namespace {
@@ -91,6 +93,8 @@ bool HostPort(const sockaddr_storage& a, std::string& host, std::string& port) {
   return true;
 }
 
+}  // namespace
+
 // Facts from the kernel, not the message: `fd` is a connected socket of
 // the service's domain, type and protocol, accepted on the service's port.
 // Gives the peer address for logging and, for TCP, the service's view of
@@ -119,8 +123,6 @@ bool IsConnectionOf(int fd, const ServiceConfig& conf, std::string& peer,
            "REMOTE_PORT=" + rport};
   return true;
 }
-
-}  // namespace
 
 // Steps 1-3: framing was checked by RecvFrame; decode on the exact length;
 // (body, state) must be a row of the table and the fd count exact.
@@ -163,7 +165,7 @@ const char* Monitor::LimitReached(Service& s) {
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC, &ts);
     int64_t now = static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-    if (s.rate_count == 0 || now - s.rate_start >= 60 * 1000) {
+    if (s.rate_count == 0 || now - s.rate_start >= 60 * 1000L) {
       s.rate_start = now;
       s.rate_count = 0;
     }
@@ -208,7 +210,7 @@ Verdict Monitor::OnSpawn(const ToMonitor& m, std::vector<UniqueFd>& fds) {
   if (const char* limit = LimitReached(*s))
     return Refuse(m.spawn().service(), m.spawn().generation(), limit);
   return Launch(*s, m.spawn().service(), m.spawn().generation(), fds[0].Get(), peer,
-                std::move(env));
+                std::move(env), m.spawn().has_hosts() ? &m.spawn().hosts() : nullptr);
 }
 
 // Readable: an external service that is handed the listening socket itself

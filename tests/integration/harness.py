@@ -275,6 +275,8 @@ class Inetd:
         self._ports = set()
         self._log_file = None
         self.extra_pids = []  # processes a test wants killed at cleanup
+        self.hosts = None     # (allow, deny) paths once use_hosts was called
+        self._made_targets = []
 
     # -- files --
 
@@ -320,6 +322,28 @@ class Inetd:
 
     # -- running --
 
+    HOSTS_TARGETS = ("/etc/hosts.allow", "/etc/hosts.deny")
+
+    def use_hosts(self, allow="", deny=""):
+        """hosts_access files for this daemon, bind-mounted over
+        /etc/hosts.allow and /etc/hosts.deny in a mount namespace of the
+        daemon's own, so the host's files are never read or changed. Edit
+        them with write_hosts (in place: the mount follows the inode). A
+        missing target is created empty (an empty file is a missing one to
+        hosts_access) and removed at cleanup."""
+        for t in self.HOSTS_TARGETS:
+            if not os.path.exists(t):
+                open(t, "a").close()
+                self._made_targets.append(t)
+        self.hosts = (self.write("hosts.allow", allow), self.write("hosts.deny", deny))
+
+    def write_hosts(self, allow=None, deny=None):
+        for path, text in zip(self.hosts, (allow, deny)):
+            if text is not None:
+                with open(path, "r+b") as f:
+                    f.write(text.encode())
+                    f.truncate()
+
     def command(self, args=(), conf=None, user="nobody", pidfile=True):
         cmd = [self.binary, "-d"]
         if user is not None:
@@ -328,7 +352,17 @@ class Inetd:
             cmd += ["-p", self.pidfile]
         cmd += list(args)
         cmd.append(conf or self.conf_path)
-        return cmd
+        return self.with_hosts(cmd)
+
+    def with_hosts(self, cmd):
+        """`cmd` run in a mount namespace with the files of use_hosts over
+        the real ones (unchanged without use_hosts). unshare and sh exec:
+        the command keeps the pid Popen saw."""
+        if not self.hosts:
+            return cmd
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                'mount --bind "$1" /etc/hosts.allow && mount --bind "$2" /etc/hosts.deny'
+                ' && shift 2 && exec "$@"', "sh", *self.hosts] + list(cmd)
 
     def start(self, conf_text, args=(), ready=True, user="nobody"):
         """Writes `conf_text` (a readiness probe entry is appended at the end,
@@ -422,14 +456,23 @@ class Inetd:
                 return pid
         return None
 
+    def resolver_pid(self):
+        """The listener's name-lookup child (listener/resolver.cc), or None."""
+        lst = self.listener_pid()
+        for pid in descendants(lst) if lst else ():
+            if proc_comm(pid) == "inetd-resolver" and alive(pid):
+                return pid
+        return None
+
     def service_pids(self, comm=None):
-        """Live descendants of the monitor other than the listener."""
+        """Live descendants of the monitor other than the listener and its
+        resolver."""
         if self.proc is None:
             return []
         lst = self.listener_pid()
         out = []
         for pid in descendants(self.proc.pid):
-            if pid == lst or not alive(pid):
+            if pid == lst or not alive(pid) or proc_comm(pid) == "inetd-resolver":
                 continue
             if comm is None or proc_comm(pid) == comm:
                 out.append(pid)
@@ -483,6 +526,9 @@ class Inetd:
         finally:
             if self._log_file:
                 self._log_file.close()
+            for t in self._made_targets:
+                if os.path.getsize(t) == 0:
+                    os.unlink(t)
             if os.environ.get("INETD_IT_KEEP"):
                 sys.stderr.write(f"keeping {self.tmp}\n")
             else:

@@ -4,10 +4,17 @@ max-child-per-ip), max-child, and -R's looping detection. Exact counts:
 connection N is served and N+1 refused, with FreeBSD's log lines.
 
 Clients pick their source address in 127.0.0.0/8 (bind before connect), so
-one test plays several hosts. The ten-minute comeback after looping is
-tested in tests/unit/limits_test.cc with a clock the test drives; here the
-service is only seen going down while the others keep answering."""
+one test plays several hosts.
 
+The comeback after looping: FreeBSD brings a terminated service back after
+ten minutes. tests/unit/limits_test.cc drives that with a clock; here the
+real daemon is seen coming back after the real ten minutes, when
+INETD_IT_SLOW=1 is set (about 11 minutes: run it by hand, meson's timeout is
+2 minutes; the daemon has no test knob for it):
+    INETD_IT_SLOW=1 INETD=build/inetd python3 tests/integration/run.py test_limits
+"""
+
+import os
 import re
 import socket
 import time
@@ -18,10 +25,15 @@ from harness import InetdTestCase
 SERVED = b"served"
 
 
+IPV6_FREEBIND = 78  # linux/in6.h: bind an address of a `local` route
+
+
 def connect_from(src, port, dst="127.0.0.1", timeout=3.0):
     family = socket.AF_INET6 if ":" in dst else socket.AF_INET
     s = socket.socket(family, socket.SOCK_STREAM)
     s.settimeout(timeout)
+    if family == socket.AF_INET6:
+        s.setsockopt(socket.IPPROTO_IPV6, IPV6_FREEBIND, 1)
     s.bind((src, 0))
     s.connect((dst, port))
     return s
@@ -119,6 +131,27 @@ class LimitsTest(InetdTestCase):
         self.assertIsNotNone(
             self.d.wait_log(rf"\b{dual} from 127\.0\.0\.5 exceeded counts/min \(limit 1/min\)"),
             self.logmsg("v4-mapped peer logged as IPv4"))
+
+    def test_ipv6_prefix_groups_sources(self):
+        # Two addresses of one /64 are one client by default; -P 128 tells
+        # them apart. `ip -6 route add local` lets a client bind any address
+        # of the prefix (in the test's private network namespace).
+        if not harness.have_ipv6_loopback() or not harness.private_network():
+            self.skipTest("needs IPv6 loopback in a private network namespace")
+        import subprocess
+        r = subprocess.run(["ip", "-6", "route", "replace", "local", "fd00:1ee7::/64", "dev", "lo"],
+                           capture_output=True)
+        if r.returncode != 0:
+            self.skipTest(f"ip -6 route: {r.stderr!r}")
+        self.addCleanup(subprocess.run, ["ip", "-6", "route", "del", "local", "fd00:1ee7::/64",
+                                         "dev", "lo"], capture_output=True)
+        for prefix, want in ((None, [True, False]), ("128", [True, True])):
+            port = self.d.port(v6=True)
+            self.d.stop()
+            self.d.start(self.echo_service(port, "nowait/0/1", "tcp6", "[::]"),
+                         args=["-P", prefix] if prefix else [])
+            got = [ask("fd00:1ee7::1", port, "::1"), ask("fd00:1ee7::2", port, "::1")]
+            self.assertEqual(got, want, self.logmsg(f"-P {prefix}"))
 
     # -- max-child-per-ip / -s -------------------------------------------------
 
@@ -240,3 +273,55 @@ class LimitsTest(InetdTestCase):
         self.assertEqual(self.d.service_pids("true"), [], self.logmsg("still started"))
         self.d.wait_ready()
         self.assertTrue(self.d.proc.poll() is None, self.logmsg("daemon still up"))
+
+    # -- -R: the comeback ------------------------------------------------------
+
+    # privileged/requests.cc: the monitor counts -R on its own, in a window
+    # of 60 s opened by the first spawn it grants; a connection the listener
+    # lets through before that window ends is refused by the monitor.
+    MONITOR_WINDOW = 60.0
+
+    def looping_comeback(self, pause):
+        """A service over -R is terminated, closes every connection for
+        `pause` seconds, comes back by itself with a fresh window, and the
+        daemon and the other services keep running throughout."""
+        port = self.d.port()
+        # -R 3 counts the readiness probe too (3 a minute): it is asked once
+        # at start, once while terminated, once at the end (a minute later).
+        self.d.start(self.echo_service(port, "nowait"), args=["-R", "3"])
+        t_first = time.monotonic()
+        self.assertEqual([ask("127.0.0.2", port) for _ in range(3)], [True] * 3, self.logmsg())
+        t_over = time.monotonic()
+        self.assertFalse(ask("127.0.0.2", port), self.logmsg("the 4th invocation in a minute"))
+        looping = rf"\b{port}/tcp server failing \(looping\), service terminated"
+        self.assertIsNotNone(self.d.wait_log(looping), self.logmsg("FreeBSD's looping line"))
+        # Terminated: closed at once, from any host, nothing started.
+        self.assertEqual([ask(f"127.0.0.{i}", port) for i in range(3, 6)], [False] * 3,
+                         self.logmsg("while terminated"))
+        self.d.wait_ready()  # the other services go on
+        # Back by itself after the pause (the listener looks once a second).
+        back = rf"\b{port}/tcp: back in service after the looping pause \(3 dropped meanwhile\)"
+        self.assertIsNotNone(self.d.wait_log(back, timeout=pause + 10.0),
+                             self.logmsg(f"no comeback within {pause} + 10 s"))
+        self.assertGreaterEqual(time.monotonic() - t_over, pause - 0.05,
+                                self.logmsg("back before the pause ended"))
+        # The monitor's own -R window must end too before a spawn is granted
+        # (only with a pause shorter than it); connecting meanwhile would
+        # spend the listener's fresh count on the monitor's refusals.
+        wait = t_first + self.MONITOR_WINDOW + 1.0 - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        # Served again, with a fresh window: 3 more, and the 4th terminates
+        # it again.
+        self.assertEqual([ask("127.0.0.9", port) for _ in range(4)], [True, True, True, False],
+                         self.logmsg("after the comeback"))
+        self.assertEqual(self.count_log(looping, 2), 2, self.logmsg("looping again"))
+        self.assertNotIn("refused: invocation rate", self.d.log())  # the listener caught it all
+        self.d.wait_ready()
+        self.assertIsNone(self.d.proc.poll(), self.logmsg("daemon still up"))
+
+    def test_looping_service_comes_back_after_ten_minutes(self):
+        """The real ten-minute pause (INETD_IT_SLOW=1 only)."""
+        if not os.environ.get("INETD_IT_SLOW"):
+            self.skipTest("takes 11 minutes: set INETD_IT_SLOW=1 to run it")
+        self.looping_comeback(600)

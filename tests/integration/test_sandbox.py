@@ -27,18 +27,24 @@ class SandboxTest(InetdTestCase):
                      f"127.0.0.1:{p2} dgram udp wait nobody /bin/true true\n")
         return p1, p2
 
-    def assert_sandboxed(self, pid):
+    def assert_unprivileged(self, pid, what):
+        """nobody in every uid and gid slot, no supplementary groups (root's
+        group 0 must not survive), no capability in any set, no_new_privs,
+        a seccomp filter."""
         uid, gid, _ = harness.user_ids("nobody")
         st = harness.proc_status(pid)
-        self.assertIsNotNone(st, "listener vanished")
+        self.assertIsNotNone(st, f"{what} vanished")
         self.assertEqual(st["Uid"].split(), [str(uid)] * 4)
         self.assertEqual(st["Gid"].split(), [str(gid)] * 4)
-        # No supplementary groups at all (root's group 0 must not survive).
         self.assertEqual(st.get("Groups", "").split(), [])
         for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
-            self.assertEqual(int(st[cap], 16), 0, f"listener {cap} = {st[cap]}")
+            self.assertEqual(int(st[cap], 16), 0, f"{what} {cap} = {st[cap]}")
         self.assertEqual(st["NoNewPrivs"], "1")
-        self.assertEqual(st["Seccomp"], "2", "listener not in seccomp filter mode")
+        self.assertEqual(st["Seccomp"], "2", f"{what} not in seccomp filter mode")
+        return st
+
+    def assert_sandboxed(self, pid):
+        self.assert_unprivileged(pid, "listener")
         # Every fd is a socket, but for one epoll instance.
         fd_dir = f"/proc/{pid}/fd"
         targets = {}
@@ -70,6 +76,35 @@ class SandboxTest(InetdTestCase):
         # The monitor is still root (it spawns services as any user).
         mon = harness.proc_status(self.d.pid)
         self.assertEqual(mon["Uid"].split()[1], "0")
+
+    def test_resolver_sandbox(self):
+        # -w: the listener forks its name-lookup helper before its filter.
+        self.d.use_hosts("", "")
+        self.d.start(f"127.0.0.1:{self.d.port()} stream tcp nowait nobody /bin/echo echo one\n",
+                     args=("-w",))
+        lst = self.d.listener_pid()
+        pid = harness.wait_until(self.d.resolver_pid, timeout=5)
+        self.assertIsNotNone(pid, self.logmsg("no inetd-resolver child of the listener"))
+        st = self.assert_unprivileged(pid, "resolver")
+        self.assertEqual(int(st["PPid"]), lst)
+        # Its channel, /dev/null on 0-2 (stderr kept in sanitizer builds) and
+        # the eventfd its worker threads wake it with.
+        fds = {int(fd): os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+        sockets = [fd for fd, t in fds.items() if t.startswith("socket:")]
+        self.assertEqual(len(sockets), 1, fds)
+        for fd, t in fds.items():
+            if fd not in sockets and not (fd == 2 and sanitized(pid)):
+                self.assertIn(t, ("/dev/null", "anon_inode:[eventfd]"), fds)
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            self.assertEqual(f.read(), b"")
+        # It goes with the listener.
+        os.kill(lst, signal.SIGKILL)
+        self.assertTrue(harness.wait_until(lambda: not harness.alive(pid), timeout=5))
+
+    def test_no_resolver_without_wrapping(self):
+        self.start_two_services()
+        self.assertIsNotNone(self.d.listener_pid())
+        self.assertIsNone(self.d.resolver_pid())
 
     def test_listener_restart_while_wait_child_runs(self):
         if not os.access("/usr/bin/python3", os.X_OK):

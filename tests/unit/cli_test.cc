@@ -15,6 +15,7 @@ namespace {
 bool Parse(std::vector<std::string> args, Options& o) {
   args.insert(args.begin(), "inetd");
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   return ParseCommandLine(static_cast<int>(args.size()), argv.data(), o);
@@ -87,10 +88,21 @@ TEST(Cli, DebugHasNoDefaultPidfile) {
   EXPECT_EQ(PidfilePath(f), "/var/run/inetd.pid");
 }
 
+TEST(Cli, Ipv6PrefixForPerIpLimits) {
+  Options o;
+  ASSERT_TRUE(Parse({}, o));
+  EXPECT_EQ(o.ipv6_prefix, 64);
+  ASSERT_TRUE(Parse({"-P", "48"}, o));
+  EXPECT_EQ(o.ipv6_prefix, 48);
+  ASSERT_TRUE(Parse({"-P128"}, o));
+  EXPECT_EQ(o.ipv6_prefix, 128);
+}
+
 TEST(Cli, BadInputIsAUsageError) {
   const std::vector<std::vector<std::string>> bad = {
       {"-x"},         {"-c"},        {"-c", "abc"}, {"-c", "-1"},  {"-C", "1x"},
       {"-R", ""},     {"-s", "9999999999999"},      {"-u", ""},    {"a.conf", "b.conf"},
+      {"-P", "0"},    {"-P", "129"}, {"-P", "x"},
   };
   for (const auto& args : bad) {
     Options o;
