@@ -1,5 +1,5 @@
 // A spawn plan: everything a service's child needs, resolved by the monitor
-// from its own table before fork, so nothing between fork and exec looks
+// from its own table before clone, so nothing between clone and exec looks
 // anything up (no NSS, no file reads, no string from the listener).
 #pragma once
 
@@ -24,13 +24,15 @@ struct Plan {
   int sock = -1;                   // put on fds 0, 1 and 2
 };
 
-// Forks a child that applies `plan` and execs it; returns the child's pid.
-// The caller keeps `plan.sock`. In the child, every failure is logged and
-// ends the child with status 127; the monitor sees it when it reaps.
+// Starts a child that applies `plan` and execs it; returns the child's pid.
+// The caller keeps `plan.sock`. The child shares the caller's memory until
+// exec, and the caller waits until then: single-threaded callers only. A
+// failure in the child ends it with status 127 and is logged here, by the
+// caller; the monitor sees the status when it reaps.
 Result<pid_t> Spawn(const Plan& plan);
 
 // Default dispositions and an empty mask for every signal: the monitor
-// blocks the ones it reads with signalfd. Used in the child after fork.
+// blocks the ones it reads with signalfd. Used in children before exec.
 void ResetSignals();
 
 }  // namespace inetd::spawn

@@ -87,8 +87,8 @@ echo "clang-tidy: $(($(date +%s) - start)) s in all"
 } >"$lint/cppcheck-prelude.h"
 echo "cppcheck"
 # Suppressed everywhere: the "non reentrant function" portability notes.
-# No process here starts a thread (the design puts name lookups in a
-# helper process), and glibc deprecates readdir_r.
+# Only the resolver starts threads, and they call getnameinfo, getaddrinfo
+# and innetgr (behind a mutex), none of these; glibc deprecates readdir_r.
 cppcheck --project="$lint/compile_commands.json" \
   --include="$lint/cppcheck-prelude.h" \
   --library=posix --library=googletest \
