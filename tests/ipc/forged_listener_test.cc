@@ -255,6 +255,38 @@ class ForgedListener : public testing::Test {
         << strerror(errno);
   }
 
+  // A stand-in listener process (it only sleeps, 30 s at most), attached
+  // to the monitor, past Hello.
+  pid_t AttachSleepingListener() {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      for (int i = 0; i < 300; ++i) usleep(100 * 1000);
+      _exit(0);
+    }
+    EXPECT_GE(pid, 0);
+    int sv[2];
+    EXPECT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    peer_.Reset(sv[1]);
+    monitor_->Attach(UniqueFd(sv[0]), pid);
+    Hello();
+    g_log.clear();
+    return pid;
+  }
+  // The monitor killed it with SIGKILL and reaped it; else it is ended here.
+  void ExpectKilledAndReaped(pid_t pid) {
+    const std::string death = "listener [" + std::to_string(pid) + "] killed by signal 9";
+    for (int i = 0; i < 200 && !Logged(death); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      monitor_->Reap();
+    }
+    EXPECT_TRUE(Logged(death));
+    if (!Logged(death)) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+    EXPECT_EQ(monitor_->child_count(), 0u);
+  }
+
   static std::string SpawnBytes(uint32_t id, uint64_t gen) {
     wire::ToMonitor m;
     m.mutable_spawn()->set_service(id);
@@ -1529,31 +1561,10 @@ TEST_F(ForgedListener, HostsCommandWithoutWrappingIsViolation) {
 // A violation kills the listener that made it (SIGKILL), and the monitor
 // notices its death.
 TEST_F(ForgedListener, ViolationKillsTheListenerProcess) {
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    for (int i = 0; i < 300; ++i) usleep(100 * 1000);  // 30 s at most
-    _exit(0);
-  }
-  int sv[2];
-  ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-  peer_.Reset(sv[1]);
-  monitor_->Attach(UniqueFd(sv[0]), pid);
-  Hello();
-  g_log.clear();
+  const pid_t pid = AttachSleepingListener();
   SendRaw("\xff\xff");
   ExpectViolation(monitor_->OnControlReadable(), "undecodable request", "garbage");
-  const std::string death = "listener [" + std::to_string(pid) + "] killed by signal 9";
-  for (int i = 0; i < 200 && !Logged(death); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    monitor_->Reap();
-  }
-  EXPECT_TRUE(Logged(death));
-  if (!Logged(death)) {  // not killed, or not reaped by the monitor: ours to end
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
-  }
-  EXPECT_EQ(monitor_->child_count(), 0u);
+  ExpectKilledAndReaped(pid);
 }
 
 // A zero-length record reads as the listener closing its channel: the
@@ -1561,31 +1572,11 @@ TEST_F(ForgedListener, ViolationKillsTheListenerProcess) {
 // compromised listener could keep every listening socket while no fresh
 // listener starts.
 TEST_F(ForgedListener, EmptyRecordKillsTheListener) {
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    for (int i = 0; i < 300; ++i) usleep(100 * 1000);  // 30 s at most
-    _exit(0);
-  }
-  int sv[2];
-  ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-  peer_.Reset(sv[1]);
-  monitor_->Attach(UniqueFd(sv[0]), pid);
-  Hello();
-  g_log.clear();
+  const pid_t pid = AttachSleepingListener();
   SendRaw("");  // the listener's end stays open: it did not close, it lied
   EXPECT_EQ(monitor_->OnControlReadable(), Verdict::kViolation);
   EXPECT_FALSE(monitor_->running());
-  const std::string death = "listener [" + std::to_string(pid) + "] killed by signal 9";
-  for (int i = 0; i < 50 && !Logged(death); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    monitor_->Reap();
-  }
-  EXPECT_TRUE(Logged(death));
-  if (!Logged(death)) {
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
-  }
+  ExpectKilledAndReaped(pid);
 }
 
 }  // namespace
