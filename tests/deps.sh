@@ -19,10 +19,15 @@ fi
 # Some container images ship /dev/null as a regular file. glibc's daemon()
 # refuses one (so would `inetd` without -d/-D), and every program that
 # writes there leaves bytes for the next reader: make it the device again.
+# Made beside it and renamed over it, so /dev/null is never missing; where
+# no device node can be made, say so and go on.
 if [ ! -c /dev/null ]; then
   echo "/dev/null is not a character device: recreating it"
-  rm -f /dev/null
-  mknod -m 666 /dev/null c 1 3
+  if mknod -m 666 /dev/null.inetd-new c 1 3; then
+    mv -f /dev/null.inetd-new /dev/null
+  else
+    echo "cannot make a device node here: inetd without -d/-D will refuse to start" >&2
+  fi
 fi
 # The listener's unprivileged user (etc/sysusers.d/inetd.conf says the same).
 if ! getent passwd _inetd >/dev/null; then
