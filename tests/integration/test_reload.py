@@ -73,6 +73,30 @@ def fd_targets(pid):
 
 class ReloadBase(InetdTestCase):
 
+    @staticmethod
+    def start_clients(port, n):
+        """`n` threads connecting to `port` over and over until
+        stop_clients; each result is the reply, or the OSError."""
+        stop = threading.Event()
+        results = []
+
+        def client():
+            while not stop.is_set():
+                try:
+                    results.append(tcp_exchange("127.0.0.1", port, timeout=WAIT))
+                except OSError as e:
+                    results.append(e)
+        threads = [threading.Thread(target=client, daemon=True) for _ in range(n)]
+        for t in threads:
+            t.start()
+        return stop, results, threads
+
+    @staticmethod
+    def stop_clients(stop, threads):
+        stop.set()
+        for t in threads:
+            t.join(WAIT)
+
     def probe_line(self):
         return (f"127.0.0.1:{self.d.ready_port} stream tcp nowait nobody /bin/echo echo "
                 f"{harness.READY_TEXT}\n")
@@ -256,18 +280,7 @@ class ReloadStormTest(ReloadBase):
         mon_targets, lst_targets = fd_targets(monitor), fd_targets(listener)
 
         # Connections keep arriving at the unchanged service all along.
-        stop = threading.Event()
-        results = []
-
-        def client():
-            while not stop.is_set():
-                try:
-                    results.append(tcp_exchange("127.0.0.1", steady, timeout=WAIT))
-                except OSError as e:
-                    results.append(e)
-        threads = [threading.Thread(target=client, daemon=True) for _ in range(3)]
-        for t in threads:
-            t.start()
+        stop, results, threads = self.start_clients(steady, 3)
         try:
             # Every other file adds, then removes, one service: each reload
             # that runs binds or closes a socket.
@@ -287,9 +300,7 @@ class ReloadStormTest(ReloadBase):
                 lambda: _try(lambda: tcp_exchange("127.0.0.1", final, timeout=WAIT)), timeout=WAIT)
             self.assertEqual(got, b"final\n", self.logmsg("the last file's table is not in force"))
         finally:
-            stop.set()
-            for t in threads:
-                t.join(WAIT)
+            self.stop_clients(stop, threads)
         self.assertLess(elapsed, 5.0, "the storm itself was too slow to be a storm")
         self.assertTrue(connect_refused("127.0.0.1", churn), "a service of an older file still bound")
         # One more reload of the same file may still be under way (signals
@@ -324,15 +335,7 @@ class ReloadStormTest(ReloadBase):
         port = self.d.port()
         line = f"127.0.0.1:{port} stream tcp nowait nobody /bin/echo echo served\n"
         self.d.start(line, args=ARGS)
-        stop = threading.Event()
-        results = []
-
-        def client():
-            while not stop.is_set():
-                results.append(_try(lambda: tcp_exchange("127.0.0.1", port, timeout=WAIT)))
-        threads = [threading.Thread(target=client, daemon=True) for _ in range(4)]
-        for t in threads:
-            t.start()
+        stop, results, threads = self.start_clients(port, 4)
         try:
             for _ in range(self.SIGNALS):
                 self.write_conf(line)
@@ -340,9 +343,7 @@ class ReloadStormTest(ReloadBase):
                 time.sleep(0.01)
             time.sleep(0.5)
         finally:
-            stop.set()
-            for t in threads:
-                t.join(WAIT)
+            self.stop_clients(stop, threads)
         bad = [r for r in results if r != b"served\n"]
         stale = len(re.findall(r"stale generation", self.d.log()))
         self.assertEqual(len(bad), 0,
@@ -381,18 +382,7 @@ class ListenerDeathTest(ReloadBase):
         every connection is answered, none refused or cut."""
         port = self.d.port()
         self.d.start(f"127.0.0.1:{port} stream tcp nowait nobody /bin/echo echo served\n", args=ARGS)
-        stop = threading.Event()
-        results = []
-
-        def client():
-            while not stop.is_set():
-                try:
-                    results.append(tcp_exchange("127.0.0.1", port, timeout=WAIT))
-                except OSError as e:
-                    results.append(e)
-        threads = [threading.Thread(target=client, daemon=True) for _ in range(3)]
-        for t in threads:
-            t.start()
+        stop, results, threads = self.start_clients(port, 3)
         try:
             seen = set()
             for _ in range(2):
@@ -406,9 +396,7 @@ class ListenerDeathTest(ReloadBase):
                     self.logmsg("no new listener"))
             time.sleep(0.5)
         finally:
-            stop.set()
-            for t in threads:
-                t.join(WAIT)
+            self.stop_clients(stop, threads)
         errors = [r for r in results if isinstance(r, Exception)]
         self.assertEqual(errors, [], self.logmsg("connections refused or reset"))
         # A connection the dying listener had accepted but not yet handed
