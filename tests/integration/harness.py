@@ -555,9 +555,11 @@ def tcp_exchange(host, port, send=b"", timeout=5.0, shut=True, limit=1 << 20):
         return read_all(s, deadline, limit)
 
 
-def read_all(s, deadline, limit=1 << 20):
+def read_all(s, deadline, limit=1 << 20, line=False):
+    """Reads until EOF, `limit` bytes, the deadline, or (with `line`) the
+    end of a line."""
     out = b""
-    while len(out) < limit:
+    while len(out) < limit and not (line and out.endswith(b"\n")):
         left = deadline - time.monotonic()
         if left <= 0:
             break

@@ -29,25 +29,8 @@ def _try(fn):
 
 
 def recv_line(s, timeout=WAIT):
-    """Reads from `s` up to and including the first newline, EOF or the
-    deadline; returns what it read."""
-    deadline = time.monotonic() + timeout
-    buf = b""
-    while not buf.endswith(b"\n"):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        s.settimeout(left)
-        try:
-            chunk = s.recv(4096)
-        except socket.timeout:
-            break
-        except ConnectionResetError:
-            break
-        if not chunk:
-            break
-        buf += chunk
-    return buf
+    """Up to and including the first newline, EOF or the deadline."""
+    return harness.read_all(s, time.monotonic() + timeout, line=True)
 
 
 def fd_count(pid):
