@@ -540,7 +540,8 @@ HostPat HostsCompiler::CompileMask(std::string_view net, std::string_view mask) 
 uint32_t HostsCompiler::AddList(std::string_view path, bool server, int depth) {
   // Lists are compiled per side because their patterns add to the needs of
   // that side; the cache key carries the side.
-  std::string key = (server ? "S" : "C") + std::string(path);
+  std::string key(1, server ? 'S' : 'C');
+  key.append(path);
   auto it = list_index_.find(key);
   if (it != list_index_.end()) return it->second;
   HostList l;

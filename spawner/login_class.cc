@@ -51,7 +51,7 @@ constexpr Resource kResources[] = {
 constexpr std::pair<const char*, const char*> kVariables[] = {
     {"lang", "LANG"}, {"charset", "MM_CHARSET"}, {"timezone", "TZ"}};
 
-std::string Q(std::string_view s) { return "'" + std::string(s) + "'"; }
+std::string Q(std::string_view s) { return std::string("'").append(s).append("'"); }
 
 std::vector<std::string_view> Split(std::string_view s, const char* separators) {
   std::vector<std::string_view> out;

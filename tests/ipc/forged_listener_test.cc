@@ -137,8 +137,10 @@ bool SeesEof(int fd) {
 // The bytes of ToMonitor field 4 holding one string (ReadLists{paths}),
 // spelled out so the test builds with or without that message in the schema.
 std::string Field4Bytes(const std::string& path) {
-  std::string inner = "\x0a" + std::string(1, static_cast<char>(path.size())) + path;
-  return "\x22" + std::string(1, static_cast<char>(inner.size())) + inner;
+  std::string inner{'\x0a', static_cast<char>(path.size())};
+  inner += path;
+  std::string outer{'\x22', static_cast<char>(inner.size())};
+  return outer + inner;
 }
 
 class ForgedListener : public testing::Test {
@@ -1550,7 +1552,8 @@ TEST_F(ForgedListener, HostsCommandWithoutWrappingIsViolation) {
   UniqueFd conn = Accepted(2, other_port_, client);
   ASSERT_TRUE(conn.Valid());
   std::string body = SpawnBytes(2, config_.generation()).substr(2);  // {service, generation}
-  SendRaw("\x2a" + std::string(1, static_cast<char>(body.size())) + body, {conn.Get()});
+  std::string bytes{'\x2a', static_cast<char>(body.size())};
+  SendRaw(bytes + body, {conn.Get()});
   ExpectViolation(monitor_->OnControlReadable(), "", "a hosts command without -w");
   EXPECT_FALSE(Reply().has_value());
   EXPECT_FALSE(Spawned());

@@ -108,8 +108,8 @@ Req User(const char* user, const char* addr = "192.168.1.10") {
 }
 Req Server(const char* addr, const char* name = "?") {
   Req r;
-  r.server = addr;
-  r.server_name = name;
+  r.server = std::string(addr);
+  r.server_name = std::string(name);
   return r;
 }
 

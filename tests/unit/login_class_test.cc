@@ -370,7 +370,10 @@ TEST(LoginClass, TcErrors) {
 
 TEST(LoginClass, TcDepthAndFanOutAreBounded) {
   std::string deep;  // c0 -> c1 -> ... -> c40, no loop
-  for (int i = 0; i < 40; ++i) deep += "c" + std::to_string(i) + ":tc=c" + std::to_string(i + 1) + ":\n";
+  for (int i = 0; i < 40; ++i) {
+    const std::string a = std::to_string(i), b = std::to_string(i + 1);
+    deep.append("c").append(a).append(":tc=c").append(b).append(":\n");
+  }
   deep += "c40:maxproc=1:\n";
   std::string msg;
   EXPECT_FALSE(Resolve(deep, "c0", &msg));
@@ -378,8 +381,10 @@ TEST(LoginClass, TcDepthAndFanOutAreBounded) {
   EXPECT_TRUE(Resolve(deep, "c20"));  // 20 levels are fine
 
   std::string wide;  // 2^30 expansions if nothing stopped it
-  for (int i = 0; i < 30; ++i)
-    wide += "w" + std::to_string(i) + ":tc=w" + std::to_string(i + 1) + ":tc=w" + std::to_string(i + 1) + ":\n";
+  for (int i = 0; i < 30; ++i) {
+    const std::string a = std::to_string(i), b = std::to_string(i + 1);
+    wide.append("w").append(a).append(":tc=w").append(b).append(":tc=w").append(b).append(":\n");
+  }
   wide += "w30:maxproc=1:\n";
   EXPECT_FALSE(Resolve(wide, "w0", &msg));
   EXPECT_NE(msg.find("more than 4096 capabilities"), std::string::npos) << msg;
