@@ -385,6 +385,7 @@ void Monitor::Reap() {
 }
 
 int Monitor::Run(uid_t listener_uid, gid_t listener_gid, const std::string& listener_program) {
+  spawn::ResetSignals(true);  // then no disposition but SIGPIPE's may change
   sigset_t mask;
   sigemptyset(&mask);
   for (int sig : {SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGUSR1}) sigaddset(&mask, sig);

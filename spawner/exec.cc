@@ -42,7 +42,7 @@ struct Shared {
 __attribute__((no_sanitize("address"))) int Child(void* arg) {
   Shared& s = *static_cast<Shared*>(arg);
   const Plan& plan = s.plan;
-  ResetSignals();
+  ResetSignals(false);
   if (setsid() < 0) Fail(s, "setsid");
 
   // The socket on 0, 1 and 2. The monitor keeps 0-2 open on /dev/null, so
@@ -100,10 +100,11 @@ std::vector<char*> CStrings(const std::vector<std::string>& v) {
 
 // The monitor blocks the signals it reads with signalfd and ignores
 // SIGPIPE: a service starts with the defaults and an empty mask.
-void ResetSignals() {
+void ResetSignals(bool all) {
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);  // EINVAL for KILL/STOP: fine
+  for (int sig = 1; sig < NSIG; ++sig)  // EINVAL for KILL/STOP: fine
+    if (all || sig == SIGPIPE) sigaction(sig, &dfl, nullptr);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);

@@ -31,8 +31,11 @@ struct Plan {
 // caller; the monitor sees the status when it reaps.
 Result<pid_t> Spawn(const Plan& plan);
 
-// Default dispositions and an empty mask for every signal: the monitor
-// blocks the ones it reads with signalfd. Used in children before exec.
-void ResetSignals();
+// Default dispositions and an empty mask: the monitor blocks the signals it
+// reads with signalfd. `all`: every signal, whatever was inherited (the
+// monitor at start, the listener's child). Else only SIGPIPE, the one the
+// monitor changes after that (Spawn's child: two system calls, not one per
+// signal; exec itself resets caught signals, not ignored ones).
+void ResetSignals(bool all);
 
 }  // namespace inetd::spawn

@@ -2,6 +2,7 @@
 
 import os
 import re
+import signal
 import socket
 import time
 import unittest
@@ -151,11 +152,19 @@ class ServiceTest(InetdTestCase):
 
     def test_signals_reset(self):
         """The monitor blocks SIGCHLD/SIGHUP/SIGTERM/SIGINT and ignores
-        SIGPIPE; a service starts with nothing blocked or ignored. (grep is
-        exec'd directly: dash would clear the mask itself and hide a bug.)"""
+        SIGPIPE; a service starts with nothing blocked or ignored, even when
+        inetd itself was started with signals ignored (as nohup does): the
+        monitor drops what it inherited, so its child has only SIGPIPE to
+        undo. (grep is exec'd directly: dash would clear the mask itself and
+        hide a bug.)"""
         port = self.d.port()
-        self.d.start(f"127.0.0.1:{port} stream tcp nowait nobody /bin/grep "
-                     f"grep -E ^Sig(Blk|Ign): /proc/self/status\n")
+        inherited = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGUSR2, signal.SIGTTOU)}
+        try:
+            self.d.start(f"127.0.0.1:{port} stream tcp nowait nobody /bin/grep "
+                         f"grep -E ^Sig(Blk|Ign): /proc/self/status\n")
+        finally:
+            for sig, old in inherited.items():
+                signal.signal(sig, old)
         status = status_fields(tcp_exchange("127.0.0.1", port).decode())
         self.assertIn("SigBlk", status, self.logmsg())
         self.assertEqual(int(status["SigBlk"][0], 16), 0, "signals blocked in the service")

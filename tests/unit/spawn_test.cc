@@ -99,7 +99,7 @@ TEST_F(SpawnTest, LoginClassFailureIsLoggedWithStatus127) {
   EXPECT_EQ(ReadAll(), "");
 }
 
-// The child resets every disposition and its mask before exec; without
+// The child undoes the monitor's SIGPIPE and its mask before exec; without
 // CLONE_SIGHAND those are its own copies, so the caller keeps its own.
 TEST_F(SpawnTest, CallerSignalsAreUntouched) {
   struct sigaction ign {}, before {}, after {};
