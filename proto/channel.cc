@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include <google/protobuf/message_lite.h>
@@ -49,13 +50,15 @@ Result<Frame> RecvFrame(int sock, size_t max_bytes, size_t max_fds, int flags) {
   // One byte more than allowed, so an oversized record shows as truncation
   // even on kernels that do not set MSG_TRUNC for it. The buffer is reused
   // and never cleared (both processes are single-threaded): zero-filling
-  // 256 KiB per record was a fifth of the listener's time.
-  static std::vector<uint8_t> buffer;
-  if (buffer.size() < max_bytes + 1) buffer.resize(max_bytes + 1);
+  // 256 KiB per record was a fifth of the listener's time, and at start it
+  // made all of it resident; untouched, only what records fill is.
+  static std::unique_ptr<uint8_t[]> buffer;
+  static size_t capacity = 0;
+  if (capacity < max_bytes + 1) buffer.reset(new uint8_t[capacity = max_bytes + 1]);
   // Room for more fds than allowed, so an excess is seen and closed rather
   // than silently dropped by the kernel as MSG_CTRUNC.
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * (kMaxFds + 8))];
-  iovec iov{buffer.data(), max_bytes + 1};
+  iovec iov{buffer.get(), max_bytes + 1};
   msghdr mh{};
   mh.msg_iov = &iov;
   mh.msg_iovlen = 1;
@@ -86,7 +89,7 @@ Result<Frame> RecvFrame(int sock, size_t max_bytes, size_t max_fds, int flags) {
     return Error{EMSGSIZE, "truncated record"};
   if (foreign) return Error{EBADMSG, "unexpected control message"};
   if (f.fds.size() > max_fds) return Error{EMSGSIZE, "too many fds"};
-  f.bytes.assign(buffer.begin(), buffer.begin() + n);
+  f.bytes.assign(buffer.get(), buffer.get() + n);
   return f;
 }
 
