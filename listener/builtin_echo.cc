@@ -49,9 +49,15 @@ bool EchoConn::Fill() {
     head_ = 0;
   }
   while (tail_ < buf_.size()) {
-    const IoResult r = RecvSome(fd(), buf_.data() + tail_, buf_.size() - tail_);
+    const size_t room = buf_.size() - tail_;
+    const IoResult r = RecvSome(fd(), buf_.data() + tail_, room);
     switch (r.io) {
-      case Io::kData: tail_ += r.n; break;
+      case Io::kData:
+        tail_ += r.n;
+        // Short: nothing more queued now. The epoll set is level-triggered,
+        // so what arrives later wakes us; no recv just to see EAGAIN.
+        if (r.n < room) return true;
+        break;
       case Io::kEof: eof_ = true; return true;
       case Io::kAgain: return true;
       case Io::kError: return false;

@@ -480,7 +480,8 @@ void Loop::StartInternal(Svc& s, UniqueFd c, const sockaddr_storage& peer) {
   ev.data.u64 = key;
   if (epoll_ctl(ep_.Get(), EPOLL_CTL_ADD, conn->fd(), &ev) < 0) return;
   int life = conn->LifetimeMs();
-  conns_[key] = ConnState{std::move(conn), now + kIdleTimeoutMs, life > 0 ? now + life : INT64_MAX};
+  conns_[key] = ConnState{std::move(conn), now + kIdleTimeoutMs, life > 0 ? now + life : INT64_MAX,
+                          ev.events};
 }
 
 void Loop::OnService(uint32_t id) {
@@ -541,7 +542,9 @@ void Loop::OnConn(uint64_t key, uint32_t events) {
   epoll_event ev{};
   ev.events = c.Interest();
   ev.data.u64 = key;
-  epoll_ctl(ep_.Get(), EPOLL_CTL_MOD, c.fd(), &ev);
+  // An echo round trip leaves the interest as it was: no system call then.
+  if (ev.events != it->second.interest && epoll_ctl(ep_.Get(), EPOLL_CTL_MOD, c.fd(), &ev) == 0)
+    it->second.interest = ev.events;
 }
 
 void Loop::CloseConn(uint64_t key) {

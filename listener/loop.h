@@ -55,6 +55,7 @@ class Loop {
     std::unique_ptr<Conn> conn;
     int64_t idle_deadline;
     int64_t life_deadline;
+    uint32_t interest;  // the events epoll has for it: changed only when they differ
   };
 
   void OnMonitor();
