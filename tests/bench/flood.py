@@ -29,8 +29,8 @@ Sources:
   of NET local, so a client can bind any of them (IP_FREEBIND); the route is
   removed at the end, whatever happens. --v6-spread host: the sources are
   NET::1, NET::2 ... in one /64 (route NET/64), which our inetd counts as ONE
-  client (per-IP limits group IPv6 sources by /64, fixed: listener/limits.h
-  kDefaultV6Prefix, inetd(8) "Limits"). --v6-spread subnet: one source per
+  client (per-IP limits group IPv6 sources by /64 unless -P says otherwise;
+  the flood runs with the default, inetd(8) "Limits"). --v6-spread subnet: one source per
   /64, NET:0:i::1 (route NET/48), 10,000 distinct clients. Ours listens on
   [::1] (tcp6).
 
@@ -554,8 +554,8 @@ def table(rows, meta):
                  f"is {PER_IP_TABLE_BYTES // 1024:,} KiB (16,384 client/service pairs, "
                  f"least recently seen evicted first).")
     L.append("")
-    L.append("IPv6: our per-IP limits count an IPv6 client by its /64 (fixed, "
-             "listener/limits.h `kDefaultV6Prefix`; not configurable): the *host* flood's "
+    L.append("IPv6: our per-IP limits count an IPv6 client by its /64 (the default of "
+             "`-P prefixlen`, used here): the *host* flood's "
              f"{meta['sources']:,} addresses in one /64 are one client, the *subnet* flood "
              f"has one address in each of {meta['sources']:,} /64s.")
     if meta["problems"]:
