@@ -76,14 +76,18 @@ def descendants(pid, pmap=None):
 
 def reap_orphans():
     """Services that outlived their daemon were reparented to us (we are a
-    subreaper): kill those, by pid, and reap them."""
+    subreaper): kill those, by pid, and reap them. Only our direct children:
+    the processes of daemons still running (our listener, a peer's
+    children) are theirs, not orphans. (Killing every descendant here once
+    killed our running listener at each stop of another daemon; the monitor
+    restarted it and its CPU went uncounted.)"""
     me = os.getpid()
     ours = {p.pid for p in STARTED}
     for _ in range(3):
         pmap = ppid_map()
-        stray = [p for p in descendants(me, pmap) if p not in ours]
-        # Only processes under us, and not the tools we run in the foreground
-        # (those are waited for by subprocess; they have ended by now).
+        stray = [p for p, pp in pmap.items() if pp == me and p not in ours]
+        # Not the tools we run in the foreground either (those are waited
+        # for by subprocess; they have ended by now).
         for p in stray:
             try:
                 os.kill(p, signal.SIGKILL)
@@ -148,18 +152,27 @@ def become_subreaper():
 # /proc figures
 
 
-def cpu_ticks(pids):
-    """utime + stime of the processes themselves (not their children)."""
-    t = 0
+def cpu_seconds(pids):
+    """CPU time of the processes themselves (not their children), and their
+    time runnable but waiting for a CPU: /proc/PID/schedstat, in ns. Not
+    utime + stime: those are sampled at the tick, and on this VM they
+    missed about a third of a daemon that runs in short bursts."""
+    run = wait = 0.0
     for p in pids:
         try:
-            with open(f"/proc/{p}/stat") as f:
-                s = f.read()
-            fields = s[s.rindex(")") + 2:].split()
-            t += int(fields[11]) + int(fields[12])  # fields 14 and 15 of stat(5)
-        except (OSError, ValueError):
-            pass
-    return t
+            with open(f"/proc/{p}/schedstat") as f:
+                fields = f.read().split()
+            run += int(fields[0]) / 1e9
+            wait += int(fields[1]) / 1e9
+        except (OSError, ValueError, IndexError):
+            try:  # no schedstat (CONFIG_SCHED_INFO off): utime + stime
+                with open(f"/proc/{p}/stat") as f:
+                    s = f.read()
+                fields = s[s.rindex(")") + 2:].split()
+                run += (int(fields[11]) + int(fields[12])) / TICK  # stat(5) fields 14, 15
+            except (OSError, ValueError):
+                pass
+    return run, wait
 
 
 def memory_kib(pids):
@@ -732,16 +745,20 @@ def loadgen(tools, args, timeout):
 
 def spawn_run(d, tools, conc, n, t, warm):
     d.check_alive()
-    before = cpu_ticks(d.pids)
+    pids = d.daemon_pids()
+    before = cpu_seconds(pids)
     res = loadgen(tools, ["spawn", "-p", d.port("spawn"), "-c", conc, "-n", n, "-t", t,
                           "-w", warm], timeout=t + 30)
     time.sleep(0.25)  # the daemon reaps its last children
-    after = cpu_ticks(d.pids)
+    after = cpu_seconds(pids)
+    if sorted(d.daemon_pids()) != sorted(pids):  # a process restarted: its CPU is lost
+        raise RuntimeError(f"daemon processes changed during the run: {pids} -> {d.daemon_pids()}")
     total = res["total"]
     if res["count"] == 0:
         raise RuntimeError(f"no connection completed after the warm-up in {t} s "
                            f"({total} in all)")
-    res["cpu_ms_per_1k"] = (after - before) * 1000.0 / TICK / max(total, 1) * 1000
+    res["cpu_ms_per_1k"] = (after[0] - before[0]) * 1000.0 / max(total, 1) * 1000
+    res["runq_ms_per_1k"] = (after[1] - before[1]) * 1000.0 / max(total, 1) * 1000
     if res["errors"]:
         log(f"  {d.name}: {res['errors']} failed connections at concurrency {conc}")
     return res
@@ -1005,7 +1022,8 @@ def report(R, meta):
             cell([x for x in g(R[n]["c"], "mb_s") if x is not None]),
             ratio(g(R[n]["c"], "mb_s"), g(fl["c"], "mb_s"))]) + " |")
     L.append("")
-    L.append("## D. idle memory with 10 services (all the daemon's processes)")
+    L.append("## D. idle memory with 10 services (all the daemon's processes; "
+             "each daemon alone, before the others start)")
     L.append("")
     L.append("| daemon | processes | RSS KiB | PSS KiB | PSS ×floor |")
     L.append("|---|---|---|---|---|")
@@ -1177,14 +1195,28 @@ def main():
             elif n == "floor":
                 services += [("ext-echo", ports.take()), ("ext-chargen", ports.take())]
             daemons[n] = ALL_KINDS[n](n, work, tools, services)
+        R = {n: {"a1": [], "a32": [], "b": [], "c": [], "d": []} for n in names + variants}
+        R["hold"] = {}
+        # D first, each daemon alone on the machine: a second instance of
+        # the same programs (the workload daemons below) would share its
+        # pages and halve its PSS. Interleaved rounds (once with --quick).
+        for rnd in range(1 if args.quick else min(rounds, 3)):
+            order = names[rnd % len(names):] + names[:rnd % len(names)]
+            for n in order:
+                try:
+                    R[n]["d"].append(idle_memory(ALL_KINDS[n], n + "-idle", work, tools, ports))
+                except Exception as e:  # one failure does not end the run
+                    problems.append(f"D memory, {n}: {e}")
+                    R[n]["d"].append(None)
+        log("D idle memory: " + ", ".join(
+            f"{n} {R[n]['d'][-1]['pss_kib']:,} KiB PSS" for n in names if R[n]["d"][-1]))
+
         log(f"starting {', '.join(names + variants)} in {work}")
         for d in daemons.values():
             d.start()
         for d in daemons.values():
             d.ready()
 
-        R = {n: {"a1": [], "a32": [], "b": [], "c": [], "d": []} for n in names + variants}
-        R["hold"] = {}
         if args.quick:
             n1, t1, w1, n32, t32, w32, ne, te, tc = 1500, 1.0, 50, 8000, 1.5, 200, 15000, 1.0, 1.0
         else:
@@ -1219,11 +1251,6 @@ def main():
                 d = daemons[n]
                 if d.internal or n == "floor":
                     R[n]["c"].append(attempt(n, "C chargen", lambda: chargen_run(d, tools, tc)))
-            for n in order:
-                if args.quick and rnd > 0:
-                    break  # --quick: idle memory once (it hardly varies)
-                R[n]["d"].append(attempt(n, "D memory", lambda: idle_memory(
-                    ALL_KINDS[n], n + "-idle", work, tools, ports)))
             summary = []
             for n in names + variants:
                 a = R[n]["a32"][-1]
