@@ -32,6 +32,7 @@
 #include <functional>
 #include <map>
 #include <sstream>
+#include <span>
 #include <string>
 #include <thread>
 
@@ -142,6 +143,16 @@ std::string Field4Bytes(const std::string& path) {
   std::string outer{'\x22', static_cast<char>(inner.size())};
   return outer + inner;
 }
+
+// A Spawn (or a Readable) for service `id` with the fds `fds` returns, the
+// monitor must call a violation `why`; `what` names the case.
+struct RequestCase {
+  bool spawn;
+  uint32_t id;
+  std::function<std::vector<int>()> fds;  // the listener's sockets change with each Hello
+  const char* why;
+  const char* what;
+};
 
 class ForgedListener : public testing::Test {
  protected:
@@ -364,6 +375,16 @@ class ForgedListener : public testing::Test {
     EXPECT_EQ(v, Verdict::kViolation) << what;
     EXPECT_TRUE(Logged("listener protocol violation: " + why)) << what << ": wanted " << why;
     EXPECT_FALSE(monitor_->running()) << what;
+  }
+
+  // Each case sent as raw bytes, each a violation; a fresh listener after each.
+  void ExpectViolations(std::span<const RequestCase> cases, uint64_t gen) {
+    for (const RequestCase& c : cases) {
+      g_log.clear();
+      SendRaw(c.spawn ? SpawnBytes(c.id, gen) : ReadableBytes(c.id, gen), c.fds());
+      ExpectViolation(monitor_->OnControlReadable(), c.why, c.what);
+      Fresh();
+    }
   }
 
   // A refusal: the verdict, the Refused answer with its reason, the log.
@@ -1345,14 +1366,7 @@ TEST_F(ForgedListener, RequestKindsMustMatchEveryKindOfService) {
   ASSERT_TRUE(conn_w.Valid() && conn_e.Valid());
   UniqueFd client0;
   UniqueFd conn0 = Accepted(0, tcp_port_, client0);
-  struct Case {
-    bool spawn;
-    uint32_t id;
-    std::function<std::vector<int>()> fds;
-    const char* why;
-    const char* what;
-  };
-  const Case cases[] = {
+  const RequestCase cases[] = {
       {true, wait_stream, [&] { return std::vector<int>{conn_w.Get()}; },
        "spawn request for a service that takes no connection",
        "Spawn, with a connection, for a wait stream service"},
@@ -1375,12 +1389,7 @@ TEST_F(ForgedListener, RequestKindsMustMatchEveryKindOfService) {
       {true, ~uint32_t{0}, [&] { return std::vector<int>{conn0.Get()}; }, "unknown service id",
        "Spawn for id 2^32-1"},
   };
-  for (const Case& c : cases) {
-    g_log.clear();
-    SendRaw(c.spawn ? SpawnBytes(c.id, gen) : ReadableBytes(c.id, gen), c.fds());
-    ExpectViolation(monitor_->OnControlReadable(), c.why, c.what);
-    Fresh();
-  }
+  ExpectViolations(cases, gen);
   // A Readable from before a reload is a race, not an attack.
   g_log.clear();
   ExpectRefused(SendReadable(1, gen + 1), "stale generation", "Readable, stale generation");
@@ -1413,14 +1422,7 @@ TEST_F(ForgedListener, TcpmuxHandoffOnlyWithATcpmuxConnection) {
   UniqueFd conn_mux = AcceptedOn(Sock(mux), cm, Connect(pm));
   UniqueFd conn2 = Accepted(2, other_port_, c2);
   ASSERT_TRUE(conn_mux.Valid() && conn2.Valid());
-  struct Case {
-    bool spawn;
-    uint32_t id;
-    std::function<std::vector<int>()> fds;
-    const char* why;
-    const char* what;
-  };
-  const Case cases[] = {
+  const RequestCase cases[] = {
       {true, named, [&] { return std::vector<int>{conn2.Get()}; },
        "tcpmux service without a tcpmux connection", "a tcpmux handoff of another service's connection"},
       {true, named, [&] { return std::vector<int>{Sock(mux)}; },
@@ -1432,12 +1434,7 @@ TEST_F(ForgedListener, TcpmuxHandoffOnlyWithATcpmuxConnection) {
       {false, named, [] { return std::vector<int>{}; },
        "readable report for a service that takes connections", "Readable for a tcpmux service"},
   };
-  for (const Case& c : cases) {
-    g_log.clear();
-    SendRaw(c.spawn ? SpawnBytes(c.id, gen) : ReadableBytes(c.id, gen), c.fds());
-    ExpectViolation(monitor_->OnControlReadable(), c.why, c.what);
-    Fresh();
-  }
+  ExpectViolations(cases, gen);
   EXPECT_FALSE(Spawned());
   // A handoff named in the table before a reload: a tcpmux entry has no
   // socket to keep, so it is stale rather than served.
