@@ -22,7 +22,7 @@ namespace {
 // Between fork and exec: drop everything, keep the channels, exec.
 [[noreturn]] void BecomeListener(const std::string& program, uid_t uid, gid_t gid, int control,
                                  int log, bool resolver) {
-  spawn::ResetSignals(true);
+  spawn::ResetSignals();
   if (dup2(control, kListenerControlFd) < 0 || dup2(log, kListenerLogFd) < 0) _exit(126);
   // Only the channels survive. stderr stays in sanitizer builds, for reports.
 #if INETD_SANITIZED

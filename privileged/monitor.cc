@@ -359,6 +359,7 @@ void Monitor::Reap() {
       state_ = State::kAwaitHello;
       continue;
     }
+    spawn::Reaped(pid);  // logs a failure before exec
     auto it = children_.find(pid);
     if (it == children_.end()) continue;
     uint64_t serial = it->second.serial;
@@ -385,7 +386,7 @@ void Monitor::Reap() {
 }
 
 int Monitor::Run(uid_t listener_uid, gid_t listener_gid, const std::string& listener_program) {
-  spawn::ResetSignals(true);  // then no disposition but SIGPIPE's may change
+  spawn::ResetSignals();  // then no disposition but SIGPIPE's may change
   sigset_t mask;
   sigemptyset(&mask);
   for (int sig : {SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGUSR1}) sigaddset(&mask, sig);

@@ -2,11 +2,22 @@
 // It trusts only the Plan, which the monitor built from its own table.
 // Order: signals, session, fds, login class (limits, priority, umask),
 // groups, gid, uid, proof of the drop, exec.
+//
+// The child shares the monitor's memory (CLONE_VM) but, unlike vfork, the
+// monitor does not wait for its exec: it goes on with the next request
+// while the kernel sets up the program, so two CPUs spawn in parallel. The
+// child therefore touches only its own slot (stack, copy of the plan,
+// argv/envp arrays, failure report), allocates nothing and makes raw
+// system calls (spawner/sys.h). The monitor reuses a slot only after the
+// kernel has cleared its tid, at the child's exec or exit
+// (CLONE_CHILD_CLEARTID).
 #include <fcntl.h>
-#include <grp.h>
+#include <linux/futex.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,97 +25,122 @@
 
 #include "proto/log.h"
 #include "spawner/plan.h"
+#include "spawner/sys.h"
 
 namespace inetd::spawn {
 namespace {
 
-// The child runs in the monitor's memory (CLONE_VM) while the monitor
-// sleeps (CLONE_VFORK). It reads the plan and the arrays built before
-// clone, and writes only `step` and `err`, which the monitor logs.
-struct Shared {
-  const Plan& plan;
-  char* const* argv;
-  char* const* envp;
-  const char* step = nullptr;  // the step that failed
+// One child's everything, from clone until the kernel clears `tid`.
+struct Slot {
+  char* stack_top = nullptr;  // 64 KiB, a PROT_NONE guard below
+  Plan plan;                  // the child's own copy
+  std::vector<char*> argv, envp;
+  volatile pid_t tid = 0;     // set by clone, cleared at the child's exec or exit
+  pid_t pid = 0;              // the last child's, for Reaped
+  // Written by the child when a step fails; reported once by the monitor.
+  const char* step = nullptr;
   int err = 0;
+  bool reported = true;
 };
+constexpr int kSlots = 8;
+Slot g_slots[kSlots];
 
 // No Log here: syslog() may allocate, or reopen its socket in the child's
 // fd table while the monitor's memory records it as its own. Not built with
 // ASan (nor Child): on a stack it does not know, ASan's hook before _exit
 // would write a warning on fd 2, the client's socket.
-[[noreturn]] __attribute__((no_sanitize("address"))) void Fail(Shared& s, const char* step) {
-  s.err = errno;
+[[noreturn]] __attribute__((no_sanitize("address"))) void Fail(Slot& s, const char* step,
+                                                                long r) {
+  s.err = static_cast<int>(-r);
   s.step = step;
-  _exit(127);
+  Sys(SYS_exit, 127);
+  __builtin_unreachable();
 }
 
 __attribute__((no_sanitize("address"))) int Child(void* arg) {
-  Shared& s = *static_cast<Shared*>(arg);
+  Slot& s = *static_cast<Slot*>(arg);
   const Plan& plan = s.plan;
-  ResetSignals(false);
-  if (setsid() < 0) Fail(s, "setsid");
+  long r;
+  // What the monitor changed after ResetSignals(): SIGPIPE ignored, and
+  // every signal blocked across clone. exec resets caught signals itself.
+  const unsigned long kernel_sigaction[4] = {};  // SIG_DFL, no flags, empty mask
+  const unsigned long no_signals = 0;
+  if ((r = Sys(SYS_rt_sigaction, SIGPIPE, reinterpret_cast<long>(kernel_sigaction), 0, 8)) < 0)
+    Fail(s, "sigaction", r);
+  if ((r = Sys(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&no_signals), 0, 8)) < 0)
+    Fail(s, "sigprocmask", r);
+  if ((r = Sys(SYS_setsid)) < 0) Fail(s, "setsid", r);
 
   // The socket on 0, 1 and 2. The monitor keeps 0-2 open on /dev/null, so
-  // plan.sock is above 2 and dup2 clears close-on-exec on each copy.
+  // plan.sock is above 2 and dup3 clears close-on-exec on each copy.
   for (int fd = 0; fd <= 2; ++fd)
-    if (dup2(plan.sock, fd) < 0) Fail(s, "dup2");
+    if ((r = Sys(SYS_dup3, plan.sock, fd, 0)) < 0) Fail(s, "dup2", r);
   // Every other fd closes at exec (the fd table is the child's own copy).
-  if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) Fail(s, "close_range");
+  if ((r = Sys(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC)) < 0) Fail(s, "close_range", r);
 
   // While still root: limits may go up, the nice value down.
-  if (Result<void> r = Apply(plan.login); !r) {
-    errno = r.error().code;
-    Fail(s, r.error().what);
-  }
-  if (setgroups(plan.groups.size(), plan.groups.data()) < 0) Fail(s, "setgroups");
-  if (setgid(plan.gid) < 0) Fail(s, "setgid");
-  if (setuid(plan.uid) < 0) Fail(s, "setuid");
+  if (Result<void> a = Apply(plan.login); !a) Fail(s, a.error().what, -a.error().code);
+  if ((r = Sys(SYS_setgroups, static_cast<long>(plan.groups.size()),
+               reinterpret_cast<long>(plan.groups.data()))) < 0)
+    Fail(s, "setgroups", r);
+  if ((r = Sys(SYS_setgid, plan.gid)) < 0) Fail(s, "setgid", r);
+  if ((r = Sys(SYS_setuid, plan.uid)) < 0) Fail(s, "setuid", r);
   // Prove the drop: an unprivileged service must not get root back.
-  if (plan.uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
-    errno = EPERM;
-    Fail(s, "uid 0 could be regained after setuid");
-  }
-  if (plan.uid != 0 && plan.gid != 0 && setgid(0) == 0) {
-    errno = EPERM;
-    Fail(s, "gid 0 could be regained after setgid");
-  }
-  execve(plan.path.c_str(), s.argv, s.envp);
-  Fail(s, "execve");
+  if (plan.uid != 0 && (Sys(SYS_setuid, 0) == 0 || Sys(SYS_setresuid, -1, 0, -1) == 0))
+    Fail(s, "uid 0 could be regained after setuid", -EPERM);
+  if (plan.uid != 0 && plan.gid != 0 && Sys(SYS_setgid, 0) == 0)
+    Fail(s, "gid 0 could be regained after setgid", -EPERM);
+  r = Sys(SYS_execve, reinterpret_cast<long>(plan.path.c_str()), reinterpret_cast<long>(s.argv.data()),
+          reinterpret_cast<long>(s.envp.data()));
+  Fail(s, "execve", r);
 }
 
-// The child's stack, mapped once and reused: the monitor is single-threaded
-// and sleeps while a child uses it. 64 KiB below it stay PROT_NONE, so an
-// overflow faults instead of writing over the monitor's memory.
+// 64 KiB of stack with 64 KiB PROT_NONE below it, so an overflow faults
+// instead of writing over the monitor's memory. Mapped once per slot.
 constexpr size_t kStack = size_t{64} * 1024;
-char* ChildStackTop() {
-  static char* top = nullptr;
-  if (top != nullptr) return top;
+char* NewStack() {
   // cppcheck-suppress invalidFunctionArg ; MAP_ANONYMOUS takes fd -1 (mmap(2))
   void* m = mmap(nullptr, 2 * kStack, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (m == MAP_FAILED) return nullptr;
   char* guard = static_cast<char*>(m);
   if (mprotect(guard + kStack, kStack, PROT_READ | PROT_WRITE) < 0) return munmap(m, 2 * kStack), nullptr;
-  return top = guard + 2 * kStack;
+  return guard + 2 * kStack;
 }
 
-std::vector<char*> CStrings(const std::vector<std::string>& v) {
-  std::vector<char*> out;
-  out.reserve(v.size() + 1);
+void CStrings(const std::vector<std::string>& v, std::vector<char*>& out) {
+  out.clear();
   for (const auto& s : v) out.push_back(const_cast<char*>(s.c_str()));
   out.push_back(nullptr);
-  return out;
+}
+
+// A child that failed before exec: logged once, at its reaping or at the
+// reuse of its slot, whichever comes first.
+void Report(Slot& s) {
+  if (s.reported || s.tid != 0) return;
+  s.reported = true;
+  if (s.step != nullptr) Log(LOG_ERR, "%s: %s: %s", s.plan.path.c_str(), s.step, strerror(s.err));
+}
+
+// A slot whose child has exec'd or exited; if all 8 are still before exec,
+// wait for the first one (the kernel wakes the futex when it clears tid).
+Slot& FreeSlot() {
+  for (;;) {
+    for (Slot& s : g_slots)
+      if (s.tid == 0) return s;
+    const pid_t t = g_slots[0].tid;
+    const timespec ms{0, 1'000'000};  // then look at the others again
+    if (t != 0) syscall(SYS_futex, &g_slots[0].tid, FUTEX_WAIT, t, &ms, nullptr, 0);
+  }
 }
 
 }  // namespace
 
 // The monitor blocks the signals it reads with signalfd and ignores
 // SIGPIPE: a service starts with the defaults and an empty mask.
-void ResetSignals(bool all) {
+void ResetSignals() {
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig)  // EINVAL for KILL/STOP: fine
-    if (all || sig == SIGPIPE) sigaction(sig, &dfl, nullptr);
+  for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);  // EINVAL for KILL/STOP: fine
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -112,27 +148,43 @@ void ResetSignals(bool all) {
 
 Result<pid_t> Spawn(const Plan& plan) {
   if (plan.sock <= 2 || plan.argv.empty()) return Error{EINVAL, "bad spawn plan"};
-  char* stack = ChildStackTop();
-  if (stack == nullptr) return Errno("mmap");
+  Slot& s = FreeSlot();
+  Report(s);
+  if (s.stack_top == nullptr && (s.stack_top = NewStack()) == nullptr) return Errno("mmap");
   // Built before clone: the child allocates nothing.
-  std::vector<char*> argv = CStrings(plan.argv);
-  std::vector<char*> envp = CStrings(plan.env);
-  Shared s{plan, argv.data(), envp.data()};
+  s.plan = plan;
+  CStrings(s.plan.argv, s.argv);
+  CStrings(s.plan.env, s.envp);
+  s.step = nullptr;
+  s.reported = false;
   // Every signal blocked across clone, so that no handler of the monitor
-  // runs in the child on shared memory; the child resets the dispositions
-  // (its own copy: no CLONE_SIGHAND) before it unblocks them.
+  // runs in the child on shared memory; the child resets what the monitor
+  // changed (its own copy: no CLONE_SIGHAND) before it unblocks them.
   sigset_t all, old;
   sigfillset(&all);
   sigprocmask(SIG_SETMASK, &all, &old);
   // Not fork: copying the monitor's page tables was most of its CPU per
-  // connection. The monitor sleeps until the child execs or exits.
-  pid_t pid = clone(Child, stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &s);
+  // connection. The kernel writes the child's tid to s.tid before the child
+  // runs, and clears it (waking FreeSlot) at its exec or exit.
+  const int wait_exec = kConcurrentChild ? 0 : CLONE_VFORK;
+  pid_t pid = clone(Child, s.stack_top,
+                    CLONE_VM | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID | wait_exec | SIGCHLD, &s,
+                    const_cast<pid_t*>(&s.tid), nullptr, const_cast<pid_t*>(&s.tid));
   int err = errno;
   sigprocmask(SIG_SETMASK, &old, nullptr);
-  if (pid < 0) return Error{err, "clone"};
-  // A child that failed has exited 127; the monitor reaps it and logs that.
-  if (s.step != nullptr) Log(LOG_ERR, "%s: %s: %s", plan.path.c_str(), s.step, strerror(s.err));
+  if (pid < 0) {
+    s.tid = 0;
+    s.reported = true;
+    return Error{err, "clone"};
+  }
+  s.pid = pid;
+  if (!kConcurrentChild) Report(s);
   return pid;
+}
+
+void Reaped(pid_t pid) {
+  for (Slot& s : g_slots)
+    if (s.pid == pid) Report(s);
 }
 
 }  // namespace inetd::spawn

@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "proto/fd.h"
+#include "spawner/sys.h"
 
 namespace inetd::spawn {
 namespace {
@@ -358,12 +359,16 @@ std::optional<LoginClass> ResolveClass(const LoginConf& db, std::string_view nam
   return lc;
 }
 
-// setusercontext's order: limits, priority, umask. Nothing here allocates.
-Result<void> Apply(const LoginClass& lc) {
+// setusercontext's order: limits, priority, umask. Nothing here allocates
+// or writes errno (spawner/sys.h: it runs in the monitor's memory).
+__attribute__((no_sanitize("address"))) Result<void> Apply(const LoginClass& lc) {
+  long r;
   for (const Limit& l : lc.limits)
-    if (setrlimit(l.resource, &l.value) < 0) return Errno(l.name);
-  if (lc.priority && setpriority(PRIO_PROCESS, 0, *lc.priority) < 0) return Errno("setpriority");
-  if (lc.umask) umask(*lc.umask);
+    if ((r = Sys(SYS_prlimit64, 0, l.resource, reinterpret_cast<long>(&l.value), 0)) < 0)
+      return Error{static_cast<int>(-r), l.name};
+  if (lc.priority && (r = Sys(SYS_setpriority, PRIO_PROCESS, 0, *lc.priority)) < 0)
+    return Error{static_cast<int>(-r), "setpriority"};
+  if (lc.umask) Sys(SYS_umask, *lc.umask);
   return {};
 }
 

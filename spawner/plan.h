@@ -26,16 +26,19 @@ struct Plan {
 
 // Starts a child that applies `plan` and execs it; returns the child's pid.
 // The caller keeps `plan.sock`. The child shares the caller's memory until
-// exec, and the caller waits until then: single-threaded callers only. A
-// failure in the child ends it with status 127 and is logged here, by the
-// caller; the monitor sees the status when it reaps.
+// exec, with a copy of the plan of its own; the caller does not wait for
+// the exec (spawner/exec.cc): single-threaded callers only. A failure in
+// the child ends it with status 127 and is logged by the caller, at
+// Reaped or at the next Spawn.
 Result<pid_t> Spawn(const Plan& plan);
 
-// Default dispositions and an empty mask: the monitor blocks the signals it
-// reads with signalfd. `all`: every signal, whatever was inherited (the
-// monitor at start, the listener's child). Else only SIGPIPE, the one the
-// monitor changes after that (Spawn's child: two system calls, not one per
-// signal; exec itself resets caught signals, not ignored ones).
-void ResetSignals(bool all);
+// Default dispositions for every signal, whatever was inherited, and an
+// empty mask: the monitor at start (after which it changes only SIGPIPE,
+// all Spawn's child resets) and the listener's child.
+void ResetSignals();
+
+// The monitor reaped `pid`: if it was a child that failed before exec, the
+// step and error are logged now (unless they were already).
+void Reaped(pid_t pid);
 
 }  // namespace inetd::spawn

@@ -1,8 +1,9 @@
 // Unit tests of spawn::Spawn (spawner/exec.cc): the child shares the test's
-// memory until exec (clone with CLONE_VM | CLONE_VFORK), so these check what
-// the caller must see afterwards: the service's output and exit status, a
-// failure before exec logged by the caller with status 127, and the caller's
-// own signal dispositions and mask untouched by the child's reset.
+// memory until exec (clone with CLONE_VM, each child in a slot of its own),
+// so these check what the caller must see: the service's output and exit
+// status, a failure before exec logged by the caller with status 127 when
+// it reaps, each of many children in flight with its own plan, and the
+// caller's own signal dispositions and mask untouched by the child's reset.
 #include "spawner/plan.h"
 
 #include <gtest/gtest.h>
@@ -79,10 +80,13 @@ TEST_F(SpawnTest, ExecFailureIsLoggedByTheCallerWithStatus127) {
   p.path = "/nonexistent/program";
   Result<pid_t> pid = Spawn(p);
   ASSERT_TRUE(pid) << pid.error().what;
-  // Logged before Spawn returns: the caller slept until the child exited.
+  // Logged by the caller once it reaps the child (the monitor's Reap).
+  EXPECT_EQ(ExitStatus(*pid), 127);
+  Reaped(*pid);
   ASSERT_EQ(g_log.size(), 1u);
   EXPECT_EQ(g_log[0], "/nonexistent/program: execve: No such file or directory");
-  EXPECT_EQ(ExitStatus(*pid), 127);
+  Reaped(*pid);  // once only
+  EXPECT_EQ(g_log.size(), 1u);
   EXPECT_EQ(ReadAll(), "");
 }
 
@@ -93,9 +97,10 @@ TEST_F(SpawnTest, LoginClassFailureIsLoggedWithStatus127) {
   p.login.limits.push_back(Limit{RLIMIT_NOFILE, {RLIM_INFINITY, RLIM_INFINITY}, "openfiles"});
   Result<pid_t> pid = Spawn(p);
   ASSERT_TRUE(pid) << pid.error().what;
+  EXPECT_EQ(ExitStatus(*pid), 127);
+  Reaped(*pid);
   ASSERT_EQ(g_log.size(), 1u);
   EXPECT_EQ(g_log[0].rfind("/bin/sh: openfiles: ", 0), 0u) << g_log[0];
-  EXPECT_EQ(ExitStatus(*pid), 127);
   EXPECT_EQ(ReadAll(), "");
 }
 
@@ -119,6 +124,36 @@ TEST_F(SpawnTest, CallerSignalsAreUntouched) {
   EXPECT_EQ(sigismember(&mask, SIGTERM), 0);  // the all-blocked mask of clone time is gone
   sigprocmask(SIG_UNBLOCK, &usr1, nullptr);
   sigaction(SIGPIPE, &before, nullptr);
+}
+
+// More children in flight than slots, each with its own plan: every one
+// runs its own program on its own socket (a slot reused too early would
+// give a child another's arguments or socket), and the caller never waits
+// for more than the oldest slot.
+TEST_F(SpawnTest, ManyChildrenEachWithItsOwnPlan) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (setgroups)";
+  constexpr int kChildren = 40;
+  std::vector<UniqueFd> ours(kChildren);
+  std::vector<pid_t> pids;
+  for (int i = 0; i < kChildren; ++i) {
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    ours[i].Reset(sv[0]);
+    UniqueFd theirs(sv[1]);
+    Plan p = ShPlan("echo child " + std::to_string(i));
+    p.sock = theirs.Get();
+    Result<pid_t> pid = Spawn(p);
+    ASSERT_TRUE(pid) << pid.error().what;
+    pids.push_back(*pid);
+  }  // each `theirs` closed here, at once: the child has its own copies
+  for (int i = 0; i < kChildren; ++i) {
+    std::string out;
+    char buf[64];
+    for (ssize_t n; (n = read(ours[i].Get(), buf, sizeof buf)) > 0;) out.append(buf, n);
+    EXPECT_EQ(out, "child " + std::to_string(i) + "\n");
+    EXPECT_EQ(ExitStatus(pids[i]), 0);
+  }
+  EXPECT_TRUE(g_log.empty());
 }
 
 TEST_F(SpawnTest, RefusesABadPlan) {
