@@ -22,6 +22,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <span>
 
 #include "proto/log.h"
 #include "spawner/plan.h"
@@ -43,7 +44,9 @@ struct Slot {
   bool reported = true;
 };
 constexpr int kSlots = 8;
-Slot g_slots[kSlots];
+// Never destroyed: at the monitor's exit a child may still be reading its
+// slot on its way to exec, so static destructors must not free the plans.
+std::span<Slot, kSlots> g_slots{new Slot[kSlots], kSlots};
 
 // No Log here: syslog() may allocate, or reopen its socket in the child's
 // fd table while the monitor's memory records it as its own. Not built with
