@@ -16,12 +16,18 @@
 
 namespace inetd::listener {
 
+// The loop's tick (limits, pauses, idle connections): a timerfd firing
+// every second, set once, so it keeps firing with no further system call.
+// Made before the filter (timerfd_* is not in the policy); invalid on error.
+UniqueFd MakeTick();
+
 class Loop {
  public:
-  // `control`: the channel to the monitor; `ep`: an epoll fd made before the
-  // sandbox closed (epoll_create is not in the policy).
+  // `control`: the channel to the monitor; `ep`: an epoll fd and `tick` a
+  // timerfd firing every second, both made before the sandbox closed
+  // (neither epoll_create nor timerfd_* is in the policy).
   // `resolver`: the resolver's channel (resolver.h), or invalid.
-  Loop(int control, UniqueFd ep, UniqueFd resolver = UniqueFd());
+  Loop(int control, UniqueFd ep, UniqueFd tick, UniqueFd resolver = UniqueFd());
   // Runs until the monitor goes away. Returns the exit status.
   int Run();
 
@@ -95,6 +101,8 @@ class Loop {
 
   int control_;
   UniqueFd ep_;
+  UniqueFd tick_;
+  int64_t tick_ms_ = 0;  // NowMs() at the last tick
   uint64_t generation_ = 0;
   wire::Options options_;
   std::vector<Svc> svcs_;

@@ -51,6 +51,11 @@ int main(int argc, char* argv[]) {
     inetd::Log(LOG_CRIT, "epoll_create1: %s", strerrordesc_np(errno));
     return 1;
   }
+  inetd::UniqueFd tick = inetd::listener::MakeTick();
+  if (!tick.Valid()) {
+    inetd::Log(LOG_CRIT, "timerfd: %s", strerrordesc_np(errno));
+    return 1;
+  }
   // auth's netlink socket is opened here, as this unprivileged user: the
   // filter allows no socket() (listener/policy.cc).
   inetd::listener::PrepareBuiltins();
@@ -62,5 +67,6 @@ int main(int argc, char* argv[]) {
     inetd::Log(LOG_CRIT, "cannot load the seccomp filter");
     return 1;
   }
-  return inetd::listener::Loop(kControlFd, std::move(ep), std::move(resolver)).Run();
+  return inetd::listener::Loop(kControlFd, std::move(ep), std::move(tick), std::move(resolver))
+      .Run();
 }

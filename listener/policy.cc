@@ -1,8 +1,8 @@
 // The listener's seccomp policy. A table, one reason a line; anything not
 // here kills the process. No socket(), open(), execve(), clone() or
 // ptrace(): the listener only works on fds the monitor gave it, and on the
-// two it made before the filter (main.cc): its epoll fd and auth's
-// NETLINK_SOCK_DIAG socket.
+// three it made before the filter (main.cc): its epoll fd, its one-second
+// timerfd and auth's NETLINK_SOCK_DIAG socket.
 #include "listener/policy.h"
 
 #include <seccomp.h>
@@ -29,7 +29,7 @@ constexpr Rule kPolicy[] = {
     {SYS(accept4), kAny, "accept on listening sockets"},
     {SYS(recvfrom), kAny, "datagrams of internal services; reading connections; sock_diag"},
     {SYS(sendto), kAny, "answers of internal services; auth's sock_diag queries"},
-    {SYS(read), kAny, "reading connections of internal services"},
+    {SYS(read), kAny, "reading connections of internal services; the loop's timerfd"},
     {SYS(write), kAny, "writing connections of internal services"},
     {SYS(getsockname), kAny, "local address of a connection"},
     {SYS(getpeername), kAny, "peer address, for logs and limits"},

@@ -45,7 +45,7 @@ class SandboxTest(InetdTestCase):
 
     def assert_sandboxed(self, pid):
         self.assert_unprivileged(pid, "listener")
-        # Every fd is a socket, but for one epoll instance.
+        # Every fd is a socket, but for one epoll instance and one timerfd.
         fd_dir = f"/proc/{pid}/fd"
         targets = {}
         for fd in os.listdir(fd_dir):
@@ -53,16 +53,18 @@ class SandboxTest(InetdTestCase):
                 targets[int(fd)] = os.readlink(os.path.join(fd_dir, fd))
             except FileNotFoundError:
                 pass
-        epolls = [fd for fd, t in targets.items() if t == "anon_inode:[eventpoll]"]
+        loop_fds = ("anon_inode:[eventpoll]", "anon_inode:[timerfd]")
         others = {fd: t for fd, t in targets.items()
-                  if not t.startswith("socket:") and t != "anon_inode:[eventpoll]"}
+                  if not t.startswith("socket:") and t not in loop_fds}
         # Sanitizer builds keep stderr for their reports (listener_proc.cc).
         if sanitized(pid):
             others.pop(2, None)
         self.assertEqual(others, {}, f"listener holds non-socket fds: {targets}")
-        self.assertLessEqual(len(epolls), 1, targets)
+        for kind in loop_fds:
+            self.assertEqual(sum(t == kind for t in targets.values()), 1, targets)
         # 2 channels to the monitor + 3 service sockets (two here, the probe).
-        self.assertGreaterEqual(len(targets) - len(epolls), 5, targets)
+        sockets = [t for t in targets.values() if t.startswith("socket:")]
+        self.assertGreaterEqual(len(sockets), 5, targets)
         # No environment, root directory as cwd.
         with open(f"/proc/{pid}/environ", "rb") as f:
             self.assertEqual(f.read(), b"")
