@@ -166,9 +166,10 @@ void AddrPort(const sockaddr_storage& a, std::string& host, std::string& port) {
 
 bool Monitor::Wrapping() const { return opts_.wrap_external || opts_.wrap_internal; }
 
-// Both files afresh, and the lists already asked for. True if anything
-// differs from what the listener has.
-bool Monitor::ReadHosts() {
+// Both files afresh, and the lists already asked for, sent to the listener
+// if anything differs from what it has (or `always`). An unreadable file is
+// logged after the send: whoever reads that line finds the listener told.
+void Monitor::ReadHosts(bool always) {
   wire::Hosts next;
   ReadHostsFile(kHostsAllow, kMaxHostsFile, next.mutable_allow());
   ReadHostsFile(kHostsDeny, kMaxHostsFile, next.mutable_deny());
@@ -178,13 +179,13 @@ bool Monitor::ReadHosts() {
     ReadHostsFile(old.path(), kMaxHostsBytes - std::min(used, kMaxHostsBytes), f);
     used += f->text().size();
   }
-  if (next.SerializeAsString() == hosts_.SerializeAsString()) return false;
-  hosts_ = std::move(next);
+  const bool changed = next.SerializeAsString() != hosts_.SerializeAsString();
+  if (changed) hosts_ = std::move(next);
+  if (changed || always) SendHosts();
   for (const wire::HostsFile* f : {&hosts_.allow(), &hosts_.deny()})
-    if (f->unreadable())
+    if (changed && f->unreadable())
       Log(LOG_ERR, "%s: %s: wrapped services refuse every connection", f->path().c_str(),
           f->error().c_str());
-  return true;
 }
 
 // The files and their directories (for files created or renamed into
@@ -204,7 +205,7 @@ void Monitor::OnHostsChanged() {
   char buf[4096];
   while (read(inotify_.Get(), buf, sizeof buf) > 0) {
   }
-  if (ReadHosts()) SendHosts();
+  ReadHosts(false);
   WatchHosts();
 }
 

@@ -217,8 +217,7 @@ void Monitor::SendConfig() {
       break;
     }
   if (!Send(msg, fds) || !Wrapping()) return;
-  ReadHosts();
-  SendHosts();
+  ReadHosts(true);
 }
 
 // A service's child as its entry says, on `sock`, with `env` first (getenv
@@ -492,7 +491,11 @@ void Monitor::LogStatus() {
 }
 
 void Monitor::Shutdown() {
-  if (listener_pid_ > 0) kill(listener_pid_, SIGTERM);
+  // The listener holds the listening sockets: gone before we are, so that an
+  // inetd started right after can bind them. SIGKILL: it keeps nothing, and
+  // a stopped process would hold SIGTERM until continued.
+  if (listener_pid_ > 0 && kill(listener_pid_, SIGKILL) == 0)
+    (void)waitpid(listener_pid_, nullptr, 0);
   for (const Service& s : services_)
     if (s.sock.Valid() && s.conf.family == AF_UNIX)
       unlink(reinterpret_cast<const sockaddr_un&>(s.conf.addr).sun_path);

@@ -135,7 +135,7 @@ class Monitor {
   void SendConfig();
   // hosts_access(5) files (hosts_files.cc), with -w or -W only.
   bool Wrapping() const;
-  bool ReadHosts();
+  void ReadHosts(bool always);
   void WatchHosts();
   void OnHostsChanged();
   void SendHosts();
