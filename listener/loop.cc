@@ -53,7 +53,7 @@ int64_t NowMs() {
 UniqueFd MakeTick() {
   UniqueFd tick(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
   const itimerspec period{{kTickMs / 1000, 0}, {kTickMs / 1000, 0}};
-  if (tick.Valid() && timerfd_settime(tick.Get(), 0, &period, nullptr) != 0) return UniqueFd();
+  if (tick.Valid() && timerfd_settime(tick.Get(), 0, &period, nullptr) != 0) return {};
   return tick;
 }
 
