@@ -491,9 +491,8 @@ void Monitor::LogStatus() {
 }
 
 void Monitor::Shutdown() {
-  // The listener holds the listening sockets: gone before we are, so that an
-  // inetd started right after can bind them. SIGKILL: it keeps nothing, and
-  // a stopped process would hold SIGTERM until continued.
+  // The listener holds the listening sockets: reaped before we exit, so that
+  // an inetd started right after can bind them. SIGKILL: it keeps nothing.
   if (listener_pid_ > 0 && kill(listener_pid_, SIGKILL) == 0)
     (void)waitpid(listener_pid_, nullptr, 0);
   for (const Service& s : services_)
